@@ -1,0 +1,1 @@
+"""Pure warning decisions: criteria sets, episode lifecycle, regional rules, CAP, signing."""

@@ -1,0 +1,1 @@
+"""The hazewarn service shell: settings, storage, HTTP API, CLI, scheduler, dashboard."""

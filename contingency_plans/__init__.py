@@ -1,0 +1,1 @@
+"""Each city's heavy-pollution contingency plan as validated data, and `actions_for`."""

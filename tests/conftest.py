@@ -1,0 +1,120 @@
+"""Fixtures shared by the whole suite.
+
+Database tests take the `database_url` fixture, which runs each of them on SQLite and on
+PostgreSQL. PostgreSQL comes from HAZEWARN_TEST_POSTGRES_URL (scripts/test.sh starts a
+private server and sets it); without it the PostgreSQL half is skipped locally and fails
+under CI=true. Data tests take `shared_data`, which fails under CI=true when ../shared/data
+is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from app import migrate
+from app.database import get_sessionmaker, reset_caches
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _missing(reason: str) -> None:
+    if IN_CI:
+        pytest.fail(f"{reason} (required under CI=true)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The public datasets, read in place (HAZEWARN_SHARED_DATA, default ../shared/data)."""
+    path = Path(os.environ.get("HAZEWARN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
+    if not path.is_dir():
+        _missing(f"shared data folder {path} is missing")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_domain(shared_data: Path) -> Path:
+    """../shared/domain (standards note, CAP XSD)."""
+    return shared_data.parent / "domain"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("sqlite-template") / "template.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> str:
+    """Name of a migrated template database on the test PostgreSQL server."""
+    base = os.environ.get("HAZEWARN_TEST_POSTGRES_URL")
+    if not base:
+        _missing("HAZEWARN_TEST_POSTGRES_URL is not set")
+    assert base is not None
+    name = f"hw_template_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    migrate.upgrade(make_url(base).set(database=name).render_as_string(hide_password=False))
+    admin.dispose()
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """A freshly migrated, empty database, made current for the app (settings and engine)."""
+    if request.param == "sqlite":
+        db_file = tmp_path / "test.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), db_file)
+        url = f"sqlite:///{db_file}"
+        drop = None
+    else:
+        template = request.getfixturevalue("postgres_template")
+        base = os.environ["HAZEWARN_TEST_POSTGRES_URL"]
+        name = f"hw_{uuid.uuid4().hex[:12]}"
+        admin = create_engine(base, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
+        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+        drop = (admin, name)
+    monkeypatch.setenv("HAZEWARN_DATABASE_URL", url)
+    reset_caches()
+    yield url
+    reset_caches()
+    if drop is not None:
+        admin, name = drop
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[Session]:
+    """A session on the test database."""
+    session = get_sessionmaker()()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    from app.main import create_app
+
+    with TestClient(create_app()) as test_client:
+        yield test_client
