@@ -1,0 +1,1 @@
+"""Contingency plans in the service: stored versions, `/v1/plans`, `hazewarn plans`."""
