@@ -1,0 +1,147 @@
+"""The daily AQI path from observed + forecast hourly PM2.5."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pandas as pd
+import pytest
+
+from alerts.daily import (
+    MIN_HOURS_PER_DAY,
+    ForecastHour,
+    daily_aqi_path,
+    heavy_under_way,
+    merged_hours,
+    rolling_aqi,
+)
+from forecasting.aqi import daily_aqi
+
+ZONE = "Asia/Shanghai"
+# Local midnight of 2016-12-16 in Beijing (UTC+8).
+MIDNIGHT = datetime(2016, 12, 15, 16, 0, tzinfo=UTC)
+DAY = date(2016, 12, 16)
+
+
+def hours(start: datetime, count: int, value: float) -> dict[datetime, float]:
+    return {start + timedelta(hours=h): value for h in range(count)}
+
+
+def forecast(start: datetime, count: int, p50: float, p90: float) -> list[ForecastHour]:
+    return [ForecastHour(start + timedelta(hours=h), p50, p90) for h in range(count)]
+
+
+def test_observed_hours_override_forecast_and_quantile_is_chosen() -> None:
+    observed = hours(MIDNIGHT, 10, 300.0)
+    fc = forecast(MIDNIGHT, 24 * 3, 100.0, 200.0)  # also covers the observed hours
+    p90 = daily_aqi_path(observed, fc, ZONE, "p90")
+    p50 = daily_aqi_path(observed, fc, ZONE, "p50")
+    mean_p90 = (10 * 300 + 14 * 200) / 24
+    mean_p50 = (10 * 300 + 14 * 100) / 24
+    assert p90[0] == (DAY, daily_aqi({"pm25_24h": mean_p90}, day=DAY).aqi)
+    assert p50[0] == (DAY, daily_aqi({"pm25_24h": mean_p50}, day=DAY).aqi)
+    assert [d for d, _ in p90] == [DAY, DAY + timedelta(days=1), DAY + timedelta(days=2)]
+    assert p90[1].aqi == 250  # a whole forecast day of 200 µg/m³ (HJ 633-2012: 250)
+    assert merged_hours(observed, fc, "p90")[MIDNIGHT] == 300.0
+
+
+def test_days_are_local_calendar_days() -> None:
+    # 24 hours starting at local midnight are one local day, not split across UTC dates.
+    path = daily_aqi_path({}, forecast(MIDNIGHT, 24, 80.0, 80.0), ZONE, "p50")
+    assert path == ((DAY, daily_aqi({"pm25_24h": 80.0}, day=DAY).aqi),)
+    # The same hours in UTC calendar days give two short days, neither complete.
+    assert daily_aqi_path({}, forecast(MIDNIGHT, 24, 80.0, 80.0), "UTC", "p50") == ()
+
+
+@pytest.mark.parametrize(("count", "kept"), [(MIN_HOURS_PER_DAY, 2), (MIN_HOURS_PER_DAY - 1, 1)])
+def test_a_day_needs_18_hours(count: int, kept: int) -> None:
+    fc = forecast(MIDNIGHT, 24 + count, 120.0, 160.0)
+    assert len(daily_aqi_path({}, fc, ZONE, "p90")) == kept
+
+
+def test_a_short_day_in_the_middle_ends_the_path_and_leading_short_days_are_skipped() -> None:
+    early = hours(MIDNIGHT - timedelta(hours=5), 5, 50.0)  # 5 h of the previous day
+    fc = forecast(MIDNIGHT, 24 * 4, 120.0, 160.0)
+    gap_day = MIDNIGHT + timedelta(days=1)
+    fc = [hour for hour in fc if not gap_day <= hour.valid_time < gap_day + timedelta(hours=8)]
+    path = daily_aqi_path(early, fc, ZONE, "p90")
+    assert [d for d, _ in path] == [DAY]
+
+
+def test_first_day_drops_earlier_days() -> None:
+    fc = forecast(MIDNIGHT - timedelta(days=1), 24 * 3, 120.0, 160.0)
+    assert daily_aqi_path({}, fc, ZONE, "p90")[0].day == DAY - timedelta(days=1)
+    assert daily_aqi_path({}, fc, ZONE, "p90", first_day=DAY)[0].day == DAY
+
+
+def test_aqi_version_follows_the_day() -> None:
+    # 70 µg/m³ daily mean: AQI 94 under HJ 633-2012, above 100 under HJ 633-2026.
+    start = datetime(2026, 2, 27, 16, tzinfo=UTC)  # 2026-02-28 00:00 +08:00
+    path = daily_aqi_path({}, forecast(start, 48, 70.0, 70.0), ZONE, "p50")
+    assert path[0] == (date(2026, 2, 28), 94)
+    assert path[1].day == date(2026, 3, 1) and path[1].aqi > 100
+
+
+def test_dataframe_and_series_inputs() -> None:
+    fc = forecast(MIDNIGHT, 48, 100.0, 180.0)
+    frame = pd.DataFrame(
+        {"p50": [h.p50 for h in fc], "p90": [h.p90 for h in fc]},
+        index=pd.DatetimeIndex([h.valid_time for h in fc]),
+    )
+    observed = pd.Series(hours(MIDNIGHT, 6, 250.0))
+    expected = daily_aqi_path(hours(MIDNIGHT, 6, 250.0), fc, ZONE, "p90")
+    assert daily_aqi_path(observed, frame, ZONE, "p90") == expected
+    with_column = frame.reset_index(names="valid_time")
+    assert daily_aqi_path(observed, with_column, ZONE, "p90") == expected
+
+
+def test_missing_values_are_skipped_and_bad_input_refused() -> None:
+    fc = forecast(MIDNIGHT, 24, 100.0, 100.0)
+    fc[0] = ForecastHour(MIDNIGHT, float("nan"), float("nan"))
+    assert len(merged_hours({}, fc, "p50")) == 23
+    with pytest.raises(ValueError, match="no time zone"):
+        daily_aqi_path({datetime(2016, 12, 16, 0): 10.0}, [], ZONE, "p50")
+    with pytest.raises(ValueError, match=">= 0"):
+        daily_aqi_path({MIDNIGHT: -3.0}, [], ZONE, "p50")
+    with pytest.raises(ValueError, match="decide_from"):
+        daily_aqi_path({}, fc, ZONE, "p10")  # type: ignore[arg-type]
+
+
+def test_rolling_aqi_uses_the_24_hours_before_the_end() -> None:
+    values = hours(MIDNIGHT, 24, 150.0) | hours(MIDNIGHT + timedelta(hours=24), 24, 35.0)
+    assert rolling_aqi(values, MIDNIGHT + timedelta(hours=24), ZONE) == 200
+    assert rolling_aqi(values, MIDNIGHT + timedelta(hours=48), ZONE) == 50
+    assert rolling_aqi(values, MIDNIGHT + timedelta(hours=10), ZONE) is None  # 10 hours only
+
+
+def test_heavy_under_way_needs_heavy_now_and_no_improvement_within_12_h() -> None:
+    now = MIDNIGHT + timedelta(days=1)
+    observed = hours(MIDNIGHT, 24, 260.0)  # the last 24 h: AQI > 300
+    staying = forecast(now, 48, 240.0, 260.0)
+    clearing = forecast(now, 48, 20.0, 20.0)
+    assert heavy_under_way(observed, staying, now, ZONE, "p90")
+    # Clean air from now on: the rolling mean drops to AQI <= 200 within 12 h.
+    assert not heavy_under_way(observed, clearing, now, ZONE, "p90")
+    # Not heavy now.
+    assert not heavy_under_way(hours(MIDNIGHT, 24, 100.0), staying, now, ZONE, "p90")
+    # No observations: cannot say it is under way.
+    assert not heavy_under_way({}, staying, now, ZONE, "p90")
+
+
+def test_an_outage_in_observed_history_drops_only_the_days_before_it() -> None:
+    # Observed: 3 past days, the middle one with only 10 hours; forecast from "now" on.
+    past = MIDNIGHT - timedelta(days=3)
+    observed = hours(past, 24, 200.0) | hours(past + timedelta(days=1), 10, 200.0)
+    observed |= hours(past + timedelta(days=2), 24, 200.0) | hours(MIDNIGHT, 8, 200.0)
+    fc = forecast(MIDNIGHT + timedelta(hours=8), 24 * 2 + 16, 100.0, 100.0)
+    path = daily_aqi_path(observed, fc, ZONE, "p50", first_day=DAY - timedelta(days=3))
+    expected = [DAY + timedelta(days=i) for i in (-1, 0, 1, 2)]
+    assert [d for d, _ in path] == expected
+    # A whole day missing from the history does the same.
+    del_day = {
+        t: v
+        for t, v in observed.items()
+        if not past + timedelta(days=1) <= t < MIDNIGHT - timedelta(days=1)
+    }
+    again = daily_aqi_path(del_day, fc, ZONE, "p50", first_day=DAY - timedelta(days=3))
+    assert [d for d, _ in again] == expected
