@@ -15,6 +15,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+# Rich fixes its console width when app.console is first imported: make CLI output in tests
+# wide enough that file names and messages are never cut, whichever test imports it first.
+os.environ.setdefault("COLUMNS", "200")
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
