@@ -25,6 +25,16 @@ def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision")) 
     url = get_settings().database_url
     migrate.upgrade(url, revision)
     console.print(f"database at [bold]{_safe_url(url)}[/] is at {revision}")
+    if revision == "head":
+        # The registry is reference data every other table points at: load it with the schema.
+        from app.cities.service import sync_registry
+        from app.database import session_scope
+        from app.stations.service import sync_extra_stations
+
+        with session_scope() as session:
+            cities = sync_registry(session)
+            sync_extra_stations(session)
+        console.print(f"city registry synced: {cities.total} cities, {cities.inserted} added")
 
 
 @cli.command()
@@ -54,6 +64,43 @@ def _safe_url(url: str) -> str:
 
 
 # Domain command groups register themselves below, one line each.
+from app.cities.cli import cities_cli  # noqa: E402
+
+cli.add_typer(cities_cli, name="cities")
+from app.stations.cli import stations_cli  # noqa: E402
+
+cli.add_typer(stations_cli, name="stations")
+from app.observations.cli import obs_cli  # noqa: E402
+
+cli.add_typer(obs_cli, name="obs")
+
+from app.plans.cli import plans_cli  # noqa: E402
+
+cli.add_typer(plans_cli, name="plans")
+from app.auth.cli import keys_cli  # noqa: E402
+
+cli.add_typer(keys_cli, name="keys")
+from app.subscriptions.cli import subscriptions_cli  # noqa: E402
+
+cli.add_typer(subscriptions_cli, name="subscriptions")
+from app.outbox.cli import dispatcher, outbox_cli  # noqa: E402
+
+cli.add_typer(outbox_cli, name="outbox")
+cli.command("dispatcher")(dispatcher)
+from app.warnings.cli import warnings_cli  # noqa: E402
+
+cli.add_typer(warnings_cli, name="warnings")
+
+from app.forecast_runs.cli import forecast_cli, verify_command  # noqa: E402
+
+cli.add_typer(forecast_cli, name="forecast")
+cli.command("verify")(verify_command)
+from app.scheduler import scheduler_command  # noqa: E402
+
+cli.command("scheduler")(scheduler_command)
+from app.demo import demo_command  # noqa: E402
+
+cli.command("demo")(demo_command)
 
 
 def main() -> None:

@@ -24,6 +24,71 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     page_size_max: int = 5000
+    allow_private_webhooks: bool = Field(
+        default=False,
+        description="Accept webhook URLs in private, loopback, link-local or reserved ranges "
+        "(tests and local benchmarks only; production refuses them against SSRF).",
+    )
+    secret_overlap_hours: float = Field(
+        default=24,
+        ge=0,
+        description="After a webhook secret rotation the old secret keeps signing this long.",
+    )
+    model_path: Path = Field(
+        default=Path("var/models/pm25.joblib"),
+        description="PM2.5 model artefact used by `hazewarn forecast run` and the scheduler.",
+    )
+    # --- warnings (docs/warnings-service.md) ---
+    drill: bool = Field(
+        default=False,
+        description="Drill mode: every forecast run is evaluated as an exercise (warnings, "
+        "events and CAP marked as such, CAP status=Exercise).",
+    )
+    ack_grace_minutes: float = Field(
+        default=120,
+        ge=0,
+        description="A city office that has not acknowledged an active warning this long "
+        "after its last change shows in /v1/warnings/unacknowledged.",
+    )
+    cap_sender: str = Field(
+        default="hazewarn.example.cn",
+        pattern=r"^[^\s,<&]+$",
+        description="CAP <sender> of our messages (no spaces, commas, '<' or '&').",
+    )
+    public_base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Absolute base URL of the API, for CAP and Atom links.",
+    )
+    clock_offset_seconds: float = Field(
+        default=0,
+        description="Shift of the service clock (app.timestamps.utcnow), in seconds. "
+        "`hazewarn demo` sets it to replay a past episode; keep 0 in production.",
+    )
+    # --- the scheduler process (`hazewarn scheduler`, docs/scheduler.md) ---
+    grid_inbox: Path = Field(
+        default=Path("var/grid-inbox"),
+        description="Folder the scheduler watches: each new grid file (NetCDF, GRIB, Zarr) "
+        "gets a forecast run, then moves to done/ (or failed/ with the reason beside it).",
+    )
+    grid_inbox_poll_seconds: float = Field(default=60, gt=0, description="Inbox check interval.")
+    grid_settle_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="A grid file is taken only when unchanged this long (still being copied).",
+    )
+    scheduler_runs_dispatcher: bool = Field(
+        default=True,
+        description="The scheduler also runs the outbox dispatcher loop (one-machine set-up); "
+        "false when dispatchers run as their own processes.",
+    )
+    scheduler_verify_time: str = Field(
+        default="01:30",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Daily `verify` job time, HH:MM UTC.",
+    )
+    scheduler_unack_check_minutes: float = Field(
+        default=15, gt=0, description="How often unacknowledged warnings are flagged."
+    )
     sql_echo: bool = False
 
 

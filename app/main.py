@@ -4,8 +4,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app.auth.views import router as auth_router
+from app.cities.views import router as cities_router
+from app.dashboard.views import router as dashboard_router
 from app.errors import install_problem_handlers
+from app.forecast_runs.views import router as forecast_runs_router
 from app.health.views import router as health_router
+from app.observations.views import router as observations_router
+from app.outbox.views import router as outbox_router
+from app.plans.views import router as plans_router
+from app.stations.views import router as stations_router
+from app.subscriptions.views import router as subscriptions_router
+from app.warnings.views import router as warnings_router
 
 
 def create_app() -> FastAPI:
@@ -17,4 +27,14 @@ def create_app() -> FastAPI:
     install_problem_handlers(app)
     app.include_router(health_router)
     # Routers of each domain are mounted below, one line each.
+    app.include_router(cities_router)
+    app.include_router(forecast_runs_router)
+    app.include_router(stations_router)
+    app.include_router(observations_router)
+    app.include_router(plans_router)
+    app.include_router(auth_router)
+    app.include_router(subscriptions_router)
+    app.include_router(outbox_router)
+    app.include_router(warnings_router)
+    app.include_router(dashboard_router)
     return app

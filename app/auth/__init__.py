@@ -1,0 +1,1 @@
+"""Identity: API keys, roles and scopes (who may read and write what)."""

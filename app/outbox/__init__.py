@@ -1,0 +1,1 @@
+"""Transactional outbox of webhook events and the dispatcher that delivers them."""

@@ -1,0 +1,1 @@
+"""Webhook subscriptions: endpoints, filters, signing secrets and their rotation."""

@@ -1,0 +1,1 @@
+"""Warnings in the service: episodes, warnings, audit trail, approval, CAP and Atom."""

@@ -1,0 +1,280 @@
+"""Forecast verification: continuous scores, categorical scores, probability scores and
+block-bootstrap confidence intervals. Pure functions of arrays; NaN pairs are dropped.
+
+Continuous (µg/m³): RMSE, MAE, bias (forecast − observed), Pearson correlation.
+Categorical at a threshold T (an event is a value **strictly above** T, as in "daily
+mean exceeds 150 µg/m³"): hits, misses, false alarms, correct negatives and from them
+CSI = h/(h+m+f), POD = h/(h+m), FAR = f/(h+f), frequency bias = (h+f)/(h+m).
+Probability of an event: Brier score, Brier skill score against a reference (usually
+climatology), reliability table.
+
+Intervals: the block bootstrap resamples whole blocks (weeks of issue dates, pooling
+every station in that week) with replacement, which keeps the serial and cross-station
+correlation of forecast errors inside a block. Each score is written as a function of
+per-block sums, so a thousand resamples are one matrix product.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+Statistic = Callable[[np.ndarray], np.ndarray]
+
+
+def _pairs(forecast: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    f = np.asarray(forecast, dtype=float)
+    o = np.asarray(observed, dtype=float)
+    if f.shape != o.shape:
+        raise ValueError(f"forecast and observed differ in shape: {f.shape} vs {o.shape}")
+    keep = ~(np.isnan(f) | np.isnan(o))
+    return f[keep], o[keep]
+
+
+def rmse(forecast: np.ndarray, observed: np.ndarray) -> float:
+    """Root-mean-square error (units of the data); NaN when no pair is valid."""
+    f, o = _pairs(forecast, observed)
+    return float(np.sqrt(np.mean((f - o) ** 2))) if len(f) else float("nan")
+
+
+def mae(forecast: np.ndarray, observed: np.ndarray) -> float:
+    """Mean absolute error (units of the data)."""
+    f, o = _pairs(forecast, observed)
+    return float(np.mean(np.abs(f - o))) if len(f) else float("nan")
+
+
+def bias(forecast: np.ndarray, observed: np.ndarray) -> float:
+    """Mean error, forecast minus observed (units of the data); > 0 over-forecasts."""
+    f, o = _pairs(forecast, observed)
+    return float(np.mean(f - o)) if len(f) else float("nan")
+
+
+def correlation(forecast: np.ndarray, observed: np.ndarray) -> float:
+    """Pearson correlation; NaN with fewer than two pairs or a constant series."""
+    f, o = _pairs(forecast, observed)
+    if len(f) < 2 or np.std(f) == 0 or np.std(o) == 0:
+        return float("nan")
+    return float(np.corrcoef(f, o)[0, 1])
+
+
+@dataclass(frozen=True)
+class Contingency:
+    """The 2×2 table of a yes/no forecast against yes/no observations."""
+
+    hits: int
+    misses: int
+    false_alarms: int
+    correct_negatives: int
+
+    @property
+    def csi(self) -> float:
+        """Critical success index (threat score) h/(h+m+f); NaN with no event either way."""
+        return _ratio(self.hits, self.hits + self.misses + self.false_alarms)
+
+    @property
+    def pod(self) -> float:
+        """Probability of detection h/(h+m); NaN when nothing was observed."""
+        return _ratio(self.hits, self.hits + self.misses)
+
+    @property
+    def far(self) -> float:
+        """False-alarm ratio f/(h+f); NaN when nothing was forecast."""
+        return _ratio(self.false_alarms, self.hits + self.false_alarms)
+
+    @property
+    def frequency_bias(self) -> float:
+        """Forecast events per observed event (h+f)/(h+m); 1 is unbiased."""
+        return _ratio(self.hits + self.false_alarms, self.hits + self.misses)
+
+    @property
+    def n(self) -> int:
+        return self.hits + self.misses + self.false_alarms + self.correct_negatives
+
+
+def _ratio(numerator: float, denominator: float) -> float:
+    return float(numerator / denominator) if denominator else float("nan")
+
+
+def contingency_from_events(forecast_event: np.ndarray, observed_event: np.ndarray) -> Contingency:
+    """Contingency table of boolean forecast and observed events (equal length)."""
+    f = np.asarray(forecast_event, dtype=bool)
+    o = np.asarray(observed_event, dtype=bool)
+    return Contingency(
+        hits=int(np.sum(f & o)),
+        misses=int(np.sum(~f & o)),
+        false_alarms=int(np.sum(f & ~o)),
+        correct_negatives=int(np.sum(~f & ~o)),
+    )
+
+
+def contingency(forecast: np.ndarray, observed: np.ndarray, threshold: float) -> Contingency:
+    """Contingency table for the event "value > threshold" (NaN pairs dropped)."""
+    f, o = _pairs(forecast, observed)
+    return contingency_from_events(f > threshold, o > threshold)
+
+
+def brier_score(probability: np.ndarray, outcome: np.ndarray) -> float:
+    """Mean squared difference between probability (0..1) and outcome (0 or 1)."""
+    p, o = _pairs(probability, outcome)
+    return float(np.mean((p - o) ** 2)) if len(p) else float("nan")
+
+
+def brier_skill_score(
+    probability: np.ndarray, outcome: np.ndarray, reference: np.ndarray | float
+) -> float:
+    """1 − BS/BS_ref with the reference probability (an array or one climatological
+    value); 1 is perfect, 0 no better than the reference, < 0 worse."""
+    p = np.asarray(probability, dtype=float)
+    o = np.asarray(outcome, dtype=float)
+    r = np.broadcast_to(np.asarray(reference, dtype=float), p.shape)
+    keep = ~(np.isnan(p) | np.isnan(o) | np.isnan(r))
+    if not keep.any():
+        return float("nan")
+    reference_score = np.mean((r[keep] - o[keep]) ** 2)
+    if reference_score == 0:
+        return float("nan")
+    return float(1.0 - np.mean((p[keep] - o[keep]) ** 2) / reference_score)
+
+
+def reliability_table(probability: np.ndarray, outcome: np.ndarray, bins: int = 10) -> pd.DataFrame:
+    """Reliability diagram data: per probability bin [lower, upper) (the last bin closed)
+    the number of forecasts, their mean probability and the observed event frequency."""
+    p, o = _pairs(probability, outcome)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    index = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, bins - 1)
+    rows = []
+    for b in range(bins):
+        inside = index == b
+        n = int(inside.sum())
+        rows.append(
+            {
+                "bin_lower": float(edges[b]),
+                "bin_upper": float(edges[b + 1]),
+                "n": n,
+                "mean_probability": float(p[inside].mean()) if n else float("nan"),
+                "observed_frequency": float(o[inside].mean()) if n else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------- bootstrap
+
+
+def week_blocks(
+    times: pd.DatetimeIndex | pd.Series, origin: pd.Timestamp | None = None
+) -> np.ndarray:
+    """Block labels: whole weeks (7 × 24 h) counted from ``origin`` (default: first time)."""
+    index = pd.DatetimeIndex(times)
+    start = index.min() if origin is None else origin
+    return np.floor(np.asarray((index - start) / pd.Timedelta(days=7), dtype=float)).astype(
+        np.int64
+    )
+
+
+def block_bootstrap(
+    sums: np.ndarray,
+    blocks: np.ndarray,
+    statistic: Statistic,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Percentile interval of ``statistic`` under resampling of blocks.
+
+    ``sums`` is (n, k): per case, the k additive quantities the statistic needs (e.g.
+    squared error and 1 for RMSE); ``blocks`` labels each case's block. ``statistic`` maps
+    a (B, k) array of resampled totals to B values. Returns (low, high) at ``level``;
+    NaN when there are no cases.
+    """
+    sums = np.atleast_2d(np.asarray(sums, dtype=float))
+    if sums.shape[0] != len(blocks):
+        sums = sums.T
+    if len(blocks) == 0:
+        return float("nan"), float("nan")
+    labels, inverse = np.unique(np.asarray(blocks), return_inverse=True)
+    per_block = np.zeros((len(labels), sums.shape[1]))
+    np.add.at(per_block, inverse, sums)
+    rng = np.random.default_rng(seed)
+    weights = rng.multinomial(len(labels), np.full(len(labels), 1.0 / len(labels)), size=n_boot)
+    totals = weights @ per_block
+    with np.errstate(invalid="ignore", divide="ignore"):
+        values = np.asarray(statistic(totals), dtype=float)
+    values = values[np.isfinite(values)]
+    if not len(values):
+        return float("nan"), float("nan")
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def rmse_sums(forecast: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per-case (squared error, 1); NaN pairs contribute zeros."""
+    err = np.asarray(forecast, float) - np.asarray(observed, float)
+    ok = ~np.isnan(err)
+    return np.column_stack([np.where(ok, err**2, 0.0), ok.astype(float)])
+
+
+def rmse_statistic(totals: np.ndarray) -> np.ndarray:
+    return np.sqrt(totals[:, 0] / totals[:, 1])
+
+
+def mae_sums(forecast: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Per-case (absolute error, 1)."""
+    err = np.asarray(forecast, float) - np.asarray(observed, float)
+    ok = ~np.isnan(err)
+    return np.column_stack([np.where(ok, np.abs(err), 0.0), ok.astype(float)])
+
+
+def mean_statistic(totals: np.ndarray) -> np.ndarray:
+    return totals[:, 0] / totals[:, 1]
+
+
+def rmse_ratio_sums(
+    forecast: np.ndarray, reference: np.ndarray, observed: np.ndarray
+) -> np.ndarray:
+    """Per-case (model squared error, reference squared error) on common valid cases."""
+    f = np.asarray(forecast, float)
+    r = np.asarray(reference, float)
+    o = np.asarray(observed, float)
+    ok = ~(np.isnan(f) | np.isnan(r) | np.isnan(o))
+    return np.column_stack([np.where(ok, (f - o) ** 2, 0.0), np.where(ok, (r - o) ** 2, 0.0)])
+
+
+def ratio_sqrt_statistic(totals: np.ndarray) -> np.ndarray:
+    return np.sqrt(totals[:, 0] / totals[:, 1])
+
+
+def event_sums(forecast_event: np.ndarray, observed_event: np.ndarray) -> np.ndarray:
+    """Per-case (hit, miss, false alarm) indicators."""
+    f = np.asarray(forecast_event, dtype=bool)
+    o = np.asarray(observed_event, dtype=bool)
+    return np.column_stack([f & o, ~f & o, f & ~o]).astype(float)
+
+
+def csi_statistic(totals: np.ndarray) -> np.ndarray:
+    return totals[:, 0] / totals.sum(axis=1)
+
+
+def pod_statistic(totals: np.ndarray) -> np.ndarray:
+    return totals[:, 0] / (totals[:, 0] + totals[:, 1])
+
+
+def far_statistic(totals: np.ndarray) -> np.ndarray:
+    return totals[:, 2] / (totals[:, 0] + totals[:, 2])
+
+
+def brier_sums(probability: np.ndarray, outcome: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per-case (squared probability error, squared reference error)."""
+    p = np.asarray(probability, float)
+    o = np.asarray(outcome, float)
+    r = np.broadcast_to(np.asarray(reference, float), p.shape)
+    ok = ~(np.isnan(p) | np.isnan(o) | np.isnan(r))
+    return np.column_stack([np.where(ok, (p - o) ** 2, 0.0), np.where(ok, (r - o) ** 2, 0.0)])
+
+
+def skill_statistic(totals: np.ndarray) -> np.ndarray:
+    return 1.0 - totals[:, 0] / totals[:, 1]

@@ -1,0 +1,320 @@
+"""Evaluating a forecast run: proposals or issued warnings per the plan, no
+re-announcement, drill, and one transaction for warnings, audit and outbox."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.database import get_sessionmaker
+from app.forecast_runs import service as forecast_runs
+from app.outbox.models import OutboxEvent
+from app.plans.service import load_plan_files
+from app.timestamps import utcnow
+from app.warnings import service
+from app.warnings.models import CityWarning, Episode, WarningEvent
+
+
+def counts(session: Session) -> tuple[int, int, int]:
+    return (
+        session.scalar(select(func.count(CityWarning.id))) or 0,
+        session.scalar(select(func.count(WarningEvent.id))) or 0,
+        session.scalar(select(func.count()).select_from(OutboxEvent)) or 0,
+    )
+
+
+def test_heavy_path_is_proposed_where_the_plan_needs_approval(session: Session, hw: Any) -> None:
+    issued = hw.run_time()
+    run_id = hw.make_run(
+        session,
+        issued,
+        {
+            hw.BEIJING: hw.heavy_days(issued, hw.ORANGE_PATH),
+            hw.SHIJIAZHUANG: hw.heavy_days(issued, hw.ORANGE_PATH),
+        },
+    )
+    result = service.evaluate_run(session, run_id, utcnow())
+    session.commit()
+
+    by_city = {outcome.city_code: outcome for outcome in result.cities}
+    assert by_city[hw.BEIJING].transitions == ["proposed"]
+    beijing = session.scalars(select(CityWarning).where(CityWarning.city_code == hw.BEIJING)).one()
+    assert (beijing.state, beijing.level) == ("proposed", "orange")
+    assert beijing.issued_at is None and beijing.cap_identifier is None  # nothing announced
+    # Beijing decides from p90: p50 (70 %) would give AQI ≤ 300 on the severe day.
+    assert beijing.aqi_forecast == 350
+    assert beijing.forecast_run_id == str(run_id)
+    start = hw.local_day(issued, 2)
+    assert beijing.effective.astimezone(hw.ZONE).date() == start
+    assert beijing.issue_by == beijing.effective - timedelta(hours=24)
+    # Shijiazhuang follows mee-2018 (orange: > 200 for 72 h), also waiting for an officer.
+    sjz = session.scalars(select(CityWarning).where(CityWarning.city_code == hw.SHIJIAZHUANG)).one()
+    assert (sjz.state, sjz.level) == ("proposed", "orange")
+
+    [audit] = session.scalars(
+        select(WarningEvent).where(WarningEvent.warning_id == beijing.id)
+    ).all()
+    assert (audit.actor, audit.kind, audit.run_id) == ("system", "proposed", str(run_id))
+    assert audit.plan_version == beijing.plan_version and len(audit.plan_version) == 12
+    assert audit.before is None and audit.after["proposed_level"] == "orange"
+    event = session.get(OutboxEvent, audit.outbox_event_id)
+    assert event is not None and event.type == "warning.proposed" and event.audience == "staff"
+
+
+def test_auto_level_is_issued_at_once_with_its_lead_time(session: Session, hw: Any) -> None:
+    issued = hw.run_time()
+    # One heavy day: blue, which Beijing's plan issues automatically.
+    run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
+    service.evaluate_run(session, run_id, utcnow())
+    session.commit()
+    warning = session.scalars(select(CityWarning)).one()
+    assert (warning.state, warning.level) == ("issued", "blue")
+    assert warning.issued_at == issued
+    first_day_start = warning.effective
+    assert warning.lead_hours == (first_day_start - issued).total_seconds() / 3600
+    assert warning.lead_hours >= 24 and not warning.late
+    assert warning.cap_msg_type == "Alert" and warning.cap_sequence == 1
+    assert [a["sector"] for a in warning.payload["actions"]]  # the plan's blue measures
+    event = session.scalars(select(OutboxEvent)).one()
+    assert event.type == "warning.issued" and event.level == "blue"
+
+
+def test_the_plan_approval_rule_decides_between_proposal_and_issue(
+    session: Session, hw: Any, tmp_path: Path
+) -> None:
+    # The same Beijing plan with orange issued automatically.
+    text = hw.plan_file(hw.BEIJING).read_text(encoding="utf-8")
+    text = text.replace("auto: [blue]", "auto: [blue, yellow, orange]").replace(
+        "duty_officer: [yellow, orange, red]", "duty_officer: [red]"
+    )
+    changed = tmp_path / "110000-beijing.yaml"
+    changed.write_text(text, encoding="utf-8")
+    [outcome] = load_plan_files(session, [changed], utcnow())
+    assert outcome.status == "added"
+    issued = hw.run_time()
+    run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, hw.ORANGE_PATH)})
+    service.evaluate_run(session, run_id, utcnow())
+    session.commit()
+    warning = session.scalars(select(CityWarning)).one()
+    assert (warning.state, warning.level) == ("issued", "orange")
+    assert warning.plan_version == outcome.version
+
+
+def test_re_evaluating_or_an_unchanged_new_run_announces_nothing(session: Session, hw: Any) -> None:
+    issued = hw.run_time() - timedelta(hours=6)
+    days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,), first_offset=2)}
+    first = hw.make_run(session, issued, days)
+    service.evaluate_run(session, first, utcnow())
+    session.commit()
+    before = counts(session)
+    assert before[0] == 1 and before[2] == 1
+
+    again = service.evaluate_run(session, first, utcnow())
+    session.commit()
+    assert counts(session) == before
+    assert again.cities[0].status == "skipped" and again.transitions == 0
+
+    # A later run with the same forecast changes nothing public: no event, no CAP.
+    second = hw.make_run(session, issued + timedelta(hours=6), days)
+    result = service.evaluate_run(session, second, utcnow())
+    session.commit()
+    assert result.transitions == 0
+    assert counts(session) == before
+    warning = session.scalars(select(CityWarning)).one()
+    assert warning.cap_sequence == 1
+    episode = session.scalars(select(Episode)).one()
+    assert episode.run_id == str(second)  # the rules remember which run they saw last
+
+
+def test_an_older_run_evaluated_late_is_skipped(session: Session, hw: Any) -> None:
+    issued = hw.run_time() - timedelta(hours=6)
+    days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))}
+    older = hw.make_run(session, issued, days)
+    newer = hw.make_run(session, issued + timedelta(hours=6), days)
+    service.evaluate_run(session, newer, utcnow())
+    result = service.evaluate_run(session, older, utcnow())
+    assert result.cities[0].status == "skipped" and "newer" in result.cities[0].note
+
+
+def test_rollback_leaves_no_warning_audit_or_outbox_event(
+    database_url: str, plans: None, hw: Any
+) -> None:
+    session = get_sessionmaker()()
+    try:
+        issued = hw.run_time()
+        run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
+        session.commit()
+        service.evaluate_run(session, run_id, utcnow())
+        assert counts(session) == (1, 1, 1)  # written in the open transaction
+        session.rollback()
+        assert counts(session) == (0, 0, 0)
+    finally:
+        session.close()
+
+
+def test_drill_runs_mark_everything_and_never_touch_real_episodes(
+    session: Session, hw: Any
+) -> None:
+    issued = hw.run_time()
+    days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))}
+    real = hw.make_run(session, issued, days)
+    drill = hw.make_run(session, issued, days, drill=True)
+    service.evaluate_run(session, real, utcnow())
+    service.evaluate_run(session, drill, utcnow())
+    session.commit()
+    warnings = session.scalars(select(CityWarning).order_by(CityWarning.id)).all()
+    assert [(w.drill, w.state) for w in warnings] == [(False, "issued"), (True, "issued")]
+    assert warnings[0].cap_identifier != warnings[1].cap_identifier
+    assert warnings[1].payload["drill"] is True
+    drill_events = session.scalars(select(WarningEvent).where(WarningEvent.drill.is_(True))).all()
+    assert len(drill_events) == 1
+
+
+def test_the_drill_setting_turns_a_real_run_into_an_exercise(
+    session: Session, hw: Any, monkeypatch: Any
+) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setenv("HAZEWARN_DRILL", "true")
+    get_settings.cache_clear()
+    try:
+        issued = hw.run_time()
+        run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
+        result = service.evaluate_run(session, run_id, utcnow())
+        assert result.drill
+        assert session.scalars(select(CityWarning)).one().drill
+    finally:
+        monkeypatch.delenv("HAZEWARN_DRILL")
+        get_settings.cache_clear()
+
+
+def test_observed_hours_count_and_heavy_pollution_under_way_issues_at_once(
+    session: Session, hw: Any, tmp_path: Path
+) -> None:
+    text = hw.plan_file(hw.BEIJING).read_text(encoding="utf-8")
+    changed = tmp_path / "110000-beijing.yaml"
+    text = text.replace("auto: [blue]", "auto: [blue, yellow]").replace(
+        "duty_officer: [yellow, orange, red]", "duty_officer: [orange, red]"
+    )
+    changed.write_text(text, encoding="utf-8")
+    [outcome] = load_plan_files(session, [changed], utcnow())
+    assert outcome.status == "added", outcome.problems
+    issued = hw.run_time()
+    # Observed heavy for the last 30 hours; the forecast keeps it heavy today and tomorrow.
+    hw.add_observations(
+        session, hw.BEIJING, issued - timedelta(hours=30), issued + timedelta(hours=1), hw.HEAVY
+    )
+    run_id = hw.make_run(
+        session,
+        issued,
+        {hw.BEIJING: {hw.local_day(issued): hw.HEAVY, hw.local_day(issued, 1): hw.HEAVY}},
+    )
+    service.evaluate_run(session, run_id, utcnow())
+    warning = session.scalars(select(CityWarning)).one()
+    # Today (observed + forecast hours) and tomorrow: two days > 200, yellow, in force now.
+    assert (warning.state, warning.level) == ("issued", "yellow")
+    assert warning.effective == issued and not warning.late
+
+
+def test_the_forecast_runs_hook_evaluates_the_run(session: Session, hw: Any) -> None:
+    assert service.evaluate_after_run in forecast_runs.after_run_hooks
+    issued = hw.run_time()
+    run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
+    run = session.get(forecast_runs.ForecastRun, run_id)
+    for hook in forecast_runs.after_run_hooks:
+        hook(session, run)
+    assert session.scalars(select(CityWarning)).one().state == "issued"
+
+
+def test_regional_level_is_a_floor_and_its_notice_ends_it(session: Session, hw: Any) -> None:
+    from alerts.levels import Level
+    from alerts.regional import RegionalNotice
+
+    issued = hw.run_time() - timedelta(hours=6)
+    notice = RegionalNotice(
+        notice_id="mee-2016-12",
+        region="jjj-2+26",
+        level=Level.ORANGE,
+        start=issued - timedelta(hours=1),
+        members=frozenset({hw.BEIJING, hw.SHIJIAZHUANG}),
+        issuer="MEE",
+        issued_at=issued - timedelta(hours=2),
+    )
+    # Beijing's own forecast: one heavy day (blue); the regional orange is its floor.
+    days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))}
+    first = hw.make_run(session, issued, days)
+    service.evaluate_run(session, first, utcnow(), notices=[notice])
+    warning = session.scalars(select(CityWarning)).one()
+    assert (warning.state, warning.level) == ("upgraded", "orange")
+    assert warning.payload["regional_warning_id"] == "mee-2016-12"
+    kinds = [e.kind for e in session.scalars(select(WarningEvent).order_by(WarningEvent.id))]
+    assert kinds == ["issued", "upgraded"]
+    assert session.scalars(select(Episode)).one().regional_warning_id == "mee-2016-12"
+
+    # The regional notice is lifted: the city follows its own rules again (still blue
+    # forecast, so the warning stays, no longer linked).
+    lifted = dataclasses.replace(notice, lifted_at=issued + timedelta(hours=5))
+    second = hw.make_run(session, issued + timedelta(hours=6), days)
+    service.evaluate_run(session, second, utcnow(), notices=[lifted])
+    episode = session.scalars(select(Episode)).one()
+    assert episode.regional_warning_id is None and episode.status != "lifted"
+
+
+def test_the_audit_trail_is_append_only(session: Session, hw: Any) -> None:
+    import pytest
+
+    from app.warnings.models import AuditTrailError
+
+    issued = hw.run_time()
+    run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
+    service.evaluate_run(session, run_id, utcnow())
+    session.commit()
+    entry = session.scalars(select(WarningEvent)).one()
+    entry.reason = "rewritten"
+    with pytest.raises(AuditTrailError):
+        session.flush()
+    session.rollback()
+    session.delete(session.scalars(select(WarningEvent)).one())
+    with pytest.raises(AuditTrailError):
+        session.flush()
+    session.rollback()
+    assert session.scalars(select(WarningEvent)).one().reason != "rewritten"
+
+
+def test_a_regionally_triggered_warning_ends_with_the_regional_notice(
+    session: Session, hw: Any
+) -> None:
+    from alerts.levels import Level
+    from alerts.regional import RegionalNotice
+
+    issued = hw.run_time() - timedelta(hours=6)
+    notice = RegionalNotice(
+        notice_id="fenwei-7",
+        region="jjj-2+26",
+        level=Level.YELLOW,
+        start=issued,
+        members=frozenset({hw.BEIJING}),
+        issuer="MEE",
+        issued_at=issued - timedelta(hours=2),
+        until=issued + timedelta(days=2),
+    )
+    clean = {hw.BEIJING: {}}  # the city's own forecast stays clean
+    first = hw.make_run(session, issued, clean)
+    service.evaluate_run(session, first, utcnow(), notices=[notice])
+    warning = session.scalars(select(CityWarning)).one()
+    assert (warning.state, warning.level, warning.cap_msg_type) == ("issued", "yellow", "Alert")
+    assert warning.episode_id == f"{hw.BEIJING}:regional:fenwei-7"
+    [audit] = session.scalars(select(WarningEvent)).all()
+    assert (audit.actor, audit.run_id) == ("MEE", "regional:fenwei-7")
+
+    lifted = dataclasses.replace(notice, lifted_at=issued + timedelta(hours=5))
+    second = hw.make_run(session, issued + timedelta(hours=6), clean)
+    service.evaluate_run(session, second, utcnow(), notices=[lifted])
+    session.refresh(warning)
+    assert (warning.state, warning.cap_msg_type) == ("lifted", "Cancel")
+    assert len(warning.cap_references) == 1
