@@ -33,7 +33,12 @@ class ProblemError(Exception):
 def problem(
     status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status, "detail": detail}
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
     if errors:
         body["errors"] = errors
     body.update(extra)
