@@ -95,6 +95,10 @@ from app.forecast_runs.cli import forecast_cli, verify_command  # noqa: E402
 
 cli.add_typer(forecast_cli, name="forecast")
 cli.command("verify")(verify_command)
+from app.forecasts.cli import MultiValueCommand, backtest_command, model_cli  # noqa: E402
+
+cli.add_typer(model_cli, name="model")
+cli.command("backtest", cls=MultiValueCommand)(backtest_command)
 from app.scheduler import scheduler_command  # noqa: E402
 
 cli.command("scheduler")(scheduler_command)

@@ -9,10 +9,12 @@ matters as much as the CPU model, so `machine_info` always states it.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 import platform
 import re
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -71,11 +73,14 @@ def write_section(title: str, body: str, path: Path = BENCHMARKS) -> None:
     """Replace the ``## title`` section of docs/benchmarks.md with ``body`` (or append the
     section), leaving every other section byte for byte as it was.
 
-    Several benchmarks may finish at once: an exclusive lock on a side file serialises the
-    read-modify-write, and the new text replaces the file in one rename.
+    Several benchmarks may finish at once: an exclusive lock on a file in the system's
+    temporary folder (not in the repository) serialises the read-modify-write, and the new
+    text replaces the file in one rename.
     """
     heading = f"## {title}"
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+    lock_path = Path(tempfile.gettempdir()) / f"hazewarn-benchmarks-{digest}.lock"
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         current = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
         block = f"{heading}\n\n{body.strip()}\n"

@@ -282,11 +282,13 @@ def maxrss_mb() -> float:
 def in_fresh_process(*args: str) -> dict[str, Any]:
     completed = subprocess.run(
         [sys.executable, __file__, "--child", *args],
-        check=True,
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONWARNINGS": "ignore"},
     )
+    if completed.returncode != 0:
+        tail = "\n".join(completed.stderr.strip().splitlines()[-15:])
+        raise SystemExit(f"child {' '.join(args)} failed:\n{tail}")
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
@@ -421,21 +423,26 @@ def report(
             f"{stages.get('sample', float('nan')):.2f} | "
             f"{stages.get('predict', float('nan')):.2f} | {per_point:.1f} ms |"
         )
+    grid_ratios = [
+        (r["stages"].get("open", 0.0) + r["stages"].get("sample", 0.0)) / read_best
+        for results in runs.values()
+        for r in results
+    ]
     lines += [
         "",
         "Why the 2× aim is not met: the grid part alone (open with unit conversions and "
-        "derived variables, coverage checks, sampling) costs 1.1–1.5× the read, and the "
-        "model is applied point by point. `forecasting.model.forecast_series` "
-        "takes one point's series: per point it builds the features (~5–10 ms) and runs the 9 "
-        "gradient-boosting estimators (3 quantiles × 3 lead groups, 200 trees each) on that "
-        "point's ~96 rows, i.e. 1,800 small tree evaluations with Python overhead each; "
-        "profiled, prediction is about half of the per-point time. Reaching 2× needs "
-        "features built for all points at once over (point, hour) arrays and one "
-        "prediction call per run; the run already assembles its inputs that way "
+        "derived variables, coverage checks, sampling) costs "
+        f"{min(grid_ratios):.1f}–{max(grid_ratios):.1f}× the read, and the model is applied "
+        "point by point. `forecasting.model.forecast_series` takes one point's series: per "
+        "point it builds the hourly and daily features and runs the gradient-boosting "
+        "estimators (p10/p50/p90 per hourly lead group, and the daily model; 200 trees "
+        "each) on that point's ~100 rows, i.e. thousands of small tree evaluations with "
+        "Python overhead each; profiled, prediction is about half of the per-point time. "
+        "Reaching 2× needs features built for all points at once over (point, hour) arrays "
+        "and one prediction call per run; the run already assembles its inputs that way "
         "(`forecasting.runs.point_arrays`, under a second for 1,498 points × 30 days), so "
-        "only the model "
-        "side is missing. Prediction runs on one thread: with OpenMP's default two "
-        "threads the same runs took 5–20× longer on this busy machine.",
+        "only the model side is missing. Prediction runs on one thread: with OpenMP's "
+        "default two threads the same runs took 5–20× longer on this busy machine.",
     ]
     if fine is not None:
         lines += [
