@@ -21,9 +21,9 @@ class Settings(BaseSettings):
         default=Path("../shared/data"),
         description="Folder of the public datasets used by tests, benchmarks and the demo.",
     )
-    host: str = "127.0.0.1"
-    port: int = 8000
-    page_size_max: int = 5000
+    host: str = Field(default="127.0.0.1", description="Address `hazewarn serve` binds.")
+    port: int = Field(default=8000, description="Port `hazewarn serve` listens on.")
+    page_size_max: int = Field(default=5000, description="Largest page a list endpoint returns.")
     allow_private_webhooks: bool = Field(
         default=False,
         description="Accept webhook URLs in private, loopback, link-local or reserved ranges "
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     scheduler_unack_check_minutes: float = Field(
         default=15, gt=0, description="How often unacknowledged warnings are flagged."
     )
-    sql_echo: bool = False
+    sql_echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
 
 
 @lru_cache
