@@ -19,6 +19,11 @@
 - The path holds consecutive days. A short or missing day before the first forecast day
   (an observation outage in an ongoing episode's history) drops the days before it; from
   the first forecast day on, a short or missing day ends the path.
+- **Today during a station outage**: a forecast starts after the run, so today is whole
+  only with its observed hours. When they are missing or too few, the path leaves today
+  out (a few forecast hours are not a day to warn on: they would count as a whole heavy
+  day towards a level's duration), and `current_day_aqi` gives the lift rule today's AQI
+  from the hours it has: the forecast for the rest of the day with what was observed.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final, Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -204,6 +209,41 @@ def daily_aqi_path(
         assert result.aqi is not None  # a value was given
         path.append(DailyAQI(mean.day, result.aqi))
     return tuple(path)
+
+
+def current_day_aqi(
+    observed: HourlySeries,
+    forecast: ForecastInput,
+    now: datetime,
+    zone: str | ZoneInfo,
+    decide_from: DecideFrom,
+) -> int | None:
+    """The PM2.5 AQI of ``now``'s local day from the hours it has, for the lift rule.
+
+    The day's hours are merged as in the path (observed wins over the forecast), but no
+    minimum count applies: the day counts as soon as the forecast covers every hour of it
+    after ``now``'s hour, whatever was observed before. During a station outage (no or too
+    few observations today, so `daily_aqi_path` leaves today out) this is the forecast for
+    the rest of the day with what was observed. None when the forecast leaves a later hour
+    of the day uncovered, or the day has no value at all (a run in the day's last hour
+    without a single observation of it).
+    """
+    tz = _zone(zone)
+    start = _aware_utc(now, "now").replace(minute=0, second=0, microsecond=0)
+    today = start.astimezone(tz).date()
+    next_midnight = datetime.combine(today + timedelta(days=1), time(0), tzinfo=tz)
+    hours = merged_hours(observed, forecast, decide_from)
+    moment = start + timedelta(hours=1)
+    while moment < next_midnight:
+        if moment not in hours:
+            return None
+        moment += timedelta(hours=1)
+    values = [value for when, value in hours.items() if when.astimezone(tz).date() == today]
+    if not values:
+        return None
+    result = daily_aqi({"pm25_24h": sum(values) / len(values)}, day=today)
+    assert result.aqi is not None  # a value was given
+    return result.aqi
 
 
 def rolling_aqi(

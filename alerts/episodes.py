@@ -26,8 +26,10 @@ rules with their parameters; in short:
   higher level.
 - **Lift** a warning in force only when the run's forecast stays at or below the floor for
   at least ``lift_hours`` (36 h) from the run time and no new chain starts within
-  ``merge_gap_hours``. A warning not yet in force is **cancelled** instead, after the same
-  damping as a downgrade.
+  ``merge_gap_hours``. Today counts with the hours it has when too few were observed for a
+  whole day (``RunInfo.today_aqi``), so a station outage does not keep a warning in force.
+  A warning not yet in force is **cancelled** instead, after the same damping as a
+  downgrade.
 - **Merge gap**: a chain that starts within ``merge_gap_hours`` after a closed episode ended
   continues it (same episode id).
 - **No re-announcement**: a run that changes nothing public yields no transition.
@@ -150,6 +152,10 @@ class RunInfo:
     ``issued_at`` (aware) is the run's decision time, the "now" of every rule.
     ``heavy_under_way`` is `alerts.daily.heavy_under_way` for this run (observed AQI > 200
     and no improvement expected within 12 h).
+    ``today_aqi`` is `alerts.daily.current_day_aqi` for this run: the AQI of the run's local
+    day from the hours it has (observed so far, the forecast for the rest). The lift rule
+    uses it when the path lacks that day because too few of its hours were observed (a
+    station outage); None when unknown.
     """
 
     run_id: str
@@ -159,6 +165,7 @@ class RunInfo:
     zone: str
     drill: bool = False
     heavy_under_way: bool = False
+    today_aqi: int | None = None
 
 
 @dataclass(frozen=True)
@@ -369,15 +376,25 @@ def chains(evaluation: Evaluation, today: date, merge_gap_hours: float) -> list[
     return [Chain(tuple(spans)) for spans in result]
 
 
-def clear_hours(evaluation: Evaluation, at: datetime, zone: str) -> float:
+def clear_hours(
+    evaluation: Evaluation, at: datetime, zone: str, today_aqi: int | None = None
+) -> float:
     """Hours from ``at`` during which the forecast stays at or below the floor.
 
     Walks the path from ``at``'s local day: the clear stretch ends at the start of the first
     day whose AQI is above the floor, or at the end of the path (a day missing from the
     path counts as not clear). 0 when today itself is above the floor.
+
+    Today is usually in the path: its observed hours merged with the forecast for the rest
+    of it make a whole day. When it is not (a station outage left too few observed hours),
+    ``today_aqi`` stands for it: the AQI of the hours today has, i.e. the forecast for its
+    remaining hours with whatever was observed (`alerts.daily.current_day_aqi`). Without
+    it, a missing today is not clear, and no warning could be lifted during an outage.
     """
     today = local_day(at, zone)
     by_day = {entry.day: entry.aqi for entry in evaluation.path}
+    if today not in by_day and today_aqi is not None:
+        by_day[today] = today_aqi
     day = today
     while day in by_day and by_day[day] <= evaluation.floor:
         day += timedelta(days=1)
@@ -666,7 +683,7 @@ def _step_active(
         chain = None
         if found and _hours(day_start(found[0].first_day, run.zone) - t) <= policy.merge_gap_hours:
             chain = found[0]
-        clear = clear_hours(evaluation, t, run.zone)
+        clear = clear_hours(evaluation, t, run.zone, run.today_aqi)
         restart = _candidate(found)
         restart_soon = restart is not None and (
             _hours(day_start(restart.first_day, run.zone) - t) <= policy.merge_gap_hours

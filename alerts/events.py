@@ -26,6 +26,9 @@ class EventType(StrEnum):
     WARNING_ACKNOWLEDGED = "warning.acknowledged"
     FORECAST_PUBLISHED = "forecast.published"
     ENDPOINT_DISABLED = "endpoint.disabled"
+    #: A test event an endpoint's owner asks for (``POST /v1/subscriptions/{id}/ping``); it
+    #: goes to that endpoint only and announces nothing.
+    ENDPOINT_PING = "endpoint.ping"
 
 
 EVENT_TYPES: tuple[str, ...] = tuple(event_type.value for event_type in EventType)

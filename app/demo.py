@@ -14,9 +14,11 @@ state) it:
    2016, issued 2016-12-15 and 2016-12-16 at 12:00 Asia/Shanghai, with the stations'
    observed weather standing in for a perfect weather forecast (the perfect-prognosis
    set-up): the city-mean station weather is written as a small NetCDF grid around
-   Beijing and read by the ordinary forecast run (`run_forecast`), whose hook evaluates
-   the warnings. The first run issues a warning on its own; the second asks for a higher
-   level, which Beijing's plan makes wait for a duty officer;
+   Beijing and read by the ordinary forecast run (`run_forecast`), whose after-run hook
+   evaluates the warnings (once: the demo reports what that evaluation recorded, read
+   back from the audit trail, `warning_events` of the run). The first run issues a warning
+   on its own; the second asks for a higher level, which Beijing's plan makes wait for a
+   duty officer;
 6. creates a duty-officer API key and prints it;
 7. with ``--serve``, serves the API and the dashboard on ``HAZEWARN_HOST:HAZEWARN_PORT``
    (127.0.0.1:8000).
@@ -81,6 +83,8 @@ class DemoResult:
     model_path: Path
     met_grid_path: Path
     run_ids: tuple[int, ...]
+    #: Per run: the transitions its evaluation recorded ("issued blue", ...), in order.
+    run_transitions: tuple[tuple[str, ...], ...]
     cities: int
     stations: int
     observations: int
@@ -232,7 +236,7 @@ def setup_demo(
     from app.stations.service import import_station_list, sync_extra_stations
     from app.timestamps import utcnow
     from app.warnings.models import CityWarning
-    from app.warnings.service import evaluate_run
+    from app.warnings.service import register_run_hook
     from contingency_plans.loader import PLANS_DIR, plan_files
 
     started = time.perf_counter()
@@ -299,16 +303,19 @@ def setup_demo(
         city_name = f"{city.name_en} {city.name_zh}"
     done(f"{met_path.name}: observed weather standing in for a perfect forecast")
 
+    # The run's after-run hook evaluates the warnings (importing the warnings service
+    # registers it; make sure of it here): no second evaluation, which would skip every
+    # city the run already decided.
+    register_run_hook()
     run_ids: list[int] = []
+    run_transitions: list[tuple[str, ...]] = []
     for issue, local in zip(issues, DEMO_ISSUE_TIMES, strict=True):
         with _step(f"forecast run issued {local:%Y-%m-%d %H:%M %z}", timings):
             offset = use_database(url, issue + RUN_DELAY)
             with session_scope() as session:
                 run = run_forecast(session, [met_path], issue, model, now=utcnow())
-                # The run's hook evaluates the warnings; evaluating again is a no-op for a
-                # city the run already decided, so this also covers a process without it.
-                evaluate_run(session, run.id, utcnow())
                 run_ids.append(run.id)
+                run_transitions.append(run_transition_texts(session, run.id))
                 outcome = _run_outcome(session, run.id, DEMO_CITY)
         done(f"run {run_ids[-1]}, {city_name}: {outcome}")
 
@@ -336,6 +343,7 @@ def setup_demo(
         model_path=model_path,
         met_grid_path=met_path,
         run_ids=tuple(run_ids),
+        run_transitions=tuple(run_transitions),
         cities=counts["cities"],
         stations=counts["stations"],
         observations=counts["observations"],
@@ -348,8 +356,26 @@ def setup_demo(
     )
 
 
+def run_transition_texts(session: Any, run_id: int) -> tuple[str, ...]:
+    """What the run's evaluation recorded, from the audit trail: one text per transition,
+    in order, e.g. ``110000 issued blue`` or ``110000 proposed red``."""
+    from sqlalchemy import select
+
+    from app.warnings.models import WarningEvent
+
+    texts = []
+    for entry in session.scalars(
+        select(WarningEvent).where(WarningEvent.run_id == str(run_id)).order_by(WarningEvent.id)
+    ):
+        after = entry.after or {}
+        level = after.get("proposed_level") or after.get("level")
+        texts.append(" ".join(t for t in (entry.city_code, entry.kind, level) if t))
+    return tuple(texts)
+
+
 def _run_outcome(session: Any, run_id: int, city_code: str) -> str:
-    """ "p50 D+1..D+3 196/204/211 µg/m³ → orange upgrade waits for a duty officer"."""
+    """ "daily PM2.5 … µg/m³; 1 transition (110000 proposed red) → orange in force, upgrade
+    to red waits for a duty officer"."""
     from sqlalchemy import select
 
     from app.forecast_runs.service import run_daily
@@ -358,7 +384,11 @@ def _run_outcome(session: Any, run_id: int, city_code: str) -> str:
     days = run_daily(session, run_id, city_code, lead_days=(1, 2, 3))
     path = "/".join(f"{d.p50:.0f}" for d in days)
     high = "/".join(f"{d.p90:.0f}" for d in days)
-    forecast = f"daily PM2.5 p50 {path}, p90 {high} µg/m³"
+    recorded = [t for t in run_transition_texts(session, run_id) if t.startswith(city_code)]
+    count = f"{len(recorded)} transition{'' if len(recorded) == 1 else 's'}"
+    forecast = f"daily PM2.5 p50 {path}, p90 {high} µg/m³; {count}"
+    if recorded:
+        forecast += f" ({', '.join(recorded)})"
     warning = session.scalars(
         select(CityWarning)
         .where(CityWarning.city_code == city_code, CityWarning.forecast_run_id == str(run_id))

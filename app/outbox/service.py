@@ -23,9 +23,9 @@ from app.auth.service import STAFF_ROLES
 from app.outbox.models import Delivery, DeliveryAttempt, OutboxEvent
 from app.subscriptions.models import Subscription, SubscriptionSecret
 
-# A test ping is not a domain event (alerts.events has no type for it); it goes to one
-# endpoint only and carries nothing but the subscription id.
-PING_EVENT_TYPE = "endpoint.ping"
+# A test ping announces nothing: it goes to one endpoint only and carries nothing but the
+# subscription's id and URL (docs/events.schema.json, ``endpoint.ping``).
+PING_EVENT_TYPE = EventType.ENDPOINT_PING.value
 
 
 class DeliveryStatus(StrEnum):
@@ -169,14 +169,8 @@ def enqueue_event(
 def enqueue_ping(session: Session, subscription: Subscription, now: datetime) -> OutboxEvent:
     """A test event for one subscription, sent through the outbox like any other."""
     event_id = new_event_id(now)
-    body = encode_event(
-        {
-            "id": event_id,
-            "type": PING_EVENT_TYPE,
-            "timestamp": format_event_time(now),
-            "data": {"endpoint_id": str(subscription.id), "url": subscription.url},
-        }
-    )
+    data = {"endpoint_id": str(subscription.id), "url": subscription.url}
+    body = encode_event(make_event(PING_EVENT_TYPE, data, event_id, now))
     facts = EventFacts(
         type=PING_EVENT_TYPE,
         city_code=None,

@@ -8,6 +8,7 @@ after-run hooks, so `hazewarn forecast run` and `hazewarn scheduler` warn.
 from __future__ import annotations
 
 import getpass
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import typer
@@ -18,6 +19,7 @@ from app.console import console, fail
 from app.database import session_scope
 from app.timestamps import utcnow
 from app.warnings import service
+from app.warnings.models import CityWarning
 
 warnings_cli = typer.Typer(
     help="Warnings: list, show, evaluate a forecast run, approve, reject, lift.",
@@ -42,11 +44,16 @@ def _actor(name: str | None) -> service.Actor:
 
 
 def _local(moment: object, zone: ZoneInfo) -> str:
-    from datetime import datetime
-
     if not isinstance(moment, datetime):
         return ""
     return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M%z")
+
+
+def _state_text(warning: CityWarning, now: datetime) -> str:
+    """The state, marked ``expired`` for an issued warning whose window has ended."""
+    if warning.state in service.ACTIVE_STATE_VALUES and not service.is_active(warning, now):
+        return f"{warning.state}, expired"
+    return warning.state
 
 
 @warnings_cli.command("list")
@@ -65,8 +72,9 @@ def list_(
         active=True if active else None,
         published_only=False,
     )
+    now = utcnow()
     with session_scope() as session:
-        rows, total = service.list_warnings(session, filters, utcnow(), limit, 0)
+        rows, total = service.list_warnings(session, filters, now, limit, 0)
         table = Table(title=f"{len(rows)} of {total} warning(s)")
         for column in ("id", "city", "level", "state", "from", "to", "acknowledged", "drill"):
             table.add_column(column)
@@ -79,7 +87,7 @@ def list_(
                 str(warning.id),
                 f"{city_row.code} {city_row.name_en}",
                 level_text,
-                warning.state,
+                _state_text(warning, now),
                 _local(warning.effective, zone),
                 _local(warning.expires, zone),
                 warning.acknowledged_by or "",
@@ -104,7 +112,7 @@ def show(warning_id: int = typer.Argument(..., help="Warning id")) -> None:
         drill = " [EXERCISE]" if warning.drill else ""
         console.print(
             f"[bold]warning {warning.id}[/] {city.name_en} {city.name_zh}: "
-            f"{warning.level} ({warning.state}){drill}"
+            f"{warning.level} ({_state_text(warning, utcnow())}){drill}"
         )
         console.print(
             f"window {_local(warning.effective, zone)} → {_local(warning.expires, zone)}; "

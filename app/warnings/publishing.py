@@ -22,6 +22,7 @@ from app.warnings.service import (
     ACTIVE_STATE_VALUES,
     PRIMARY_POLLUTANT,
     cap_url,
+    preload_plans,
     warning_actions,
     warning_plan,
 )
@@ -34,13 +35,20 @@ class NoCapMessageError(LookupError):
     """The warning was never announced (a proposal, or a rejected one): no CAP message."""
 
 
-def cap_warning(session: Session, warning: CityWarning, city: City) -> CapWarning:
-    """The warning's last CAP message as `alerts.cap.CapWarning`."""
+def cap_warning(
+    session: Session, warning: CityWarning, city: City, episode: Episode | None = None
+) -> CapWarning:
+    """The warning's last CAP message as `alerts.cap.CapWarning`.
+
+    ``episode``: the warning's episode if the caller loaded it with the warning (the Atom
+    index does, for all entries in one query); otherwise it is read here. The plan comes
+    from the validated plan cache (`service.warning_plan`)."""
     if warning.cap_identifier is None or warning.cap_sent is None or warning.cap_msg_type is None:
         raise NoCapMessageError(f"warning {warning.id} has not been announced")
     settings = get_settings()
     plan = warning_plan(session, warning)
-    episode = session.get(Episode, warning.episode_id)
+    if episode is None or episode.id != warning.episode_id:
+        episode = session.get(Episode, warning.episode_id)
     measures_zh: tuple[str, ...] = ()
     measures_en: tuple[str, ...] = ()
     cut: int | None = None
@@ -92,10 +100,14 @@ def render_warning_cap(session: Session, warning: CityWarning, city: City) -> by
 def active_cap_warnings(
     session: Session, now: datetime
 ) -> Sequence[tuple[CityWarning, City, CapWarning]]:
-    """Warnings in the Atom index at ``now``: announced, active, not yet expired."""
+    """Warnings in the Atom index at ``now``: announced, active, not yet expired.
+
+    A fixed number of statements whatever the number of entries: the warnings with their
+    cities and episodes in one query, and the plan versions not yet cached in one more."""
     rows = session.execute(
-        select(CityWarning, City)
+        select(CityWarning, City, Episode)
         .join(City, City.code == CityWarning.city_code)
+        .join(Episode, Episode.id == CityWarning.episode_id)
         .where(
             CityWarning.state.in_(ACTIVE_STATE_VALUES),
             CityWarning.cap_identifier.is_not(None),
@@ -103,9 +115,10 @@ def active_cap_warnings(
         )
         .order_by(CityWarning.cap_sent.desc(), CityWarning.id.desc())
     ).all()
+    preload_plans(session, [warning for warning, _city, _episode in rows])
     out = []
-    for warning, city in rows:
-        cap = cap_warning(session, warning, city)
+    for warning, city, episode in rows:
+        cap = cap_warning(session, warning, city, episode)
         if is_active(cap, now):
             out.append((warning, city, cap))
     return out

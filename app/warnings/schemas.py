@@ -52,6 +52,11 @@ class WarningRead(BaseModel):
     state: str = Field(
         description="proposed, issued, upgraded, downgraded, lifted, rejected, cancelled"
     )
+    active: bool = Field(
+        description="in force or about to be: issued (or upgraded, downgraded) and not "
+        "expired when the response was made; an issued warning whose window has ended "
+        "without a later decision keeps its state but is not active"
+    )
     pending_level: Level | None = Field(
         description="a change of this active warning waiting for a duty officer"
     )

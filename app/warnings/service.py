@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final, TypeVar
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 
 from alerts.cap import cap_identifier
 from alerts.criteria import Evaluation, evaluate
-from alerts.daily import ForecastHour, daily_aqi_path, heavy_under_way
+from alerts.daily import ForecastHour, current_day_aqi, daily_aqi_path, heavy_under_way
 from alerts.episodes import (
     ACTIVE_STATUSES,
     CLOSED_STATUSES,
@@ -395,6 +395,7 @@ def _evaluate_city(
         zone=zone,
         drill=drill,
         heavy_under_way=heavy_under_way(observed, forecast, decided_at, zone, plan.decide_from),
+        today_aqi=current_day_aqi(observed, forecast, decided_at, zone, plan.decide_from),
     )
     suffix = "-drill" if drill else ""
     try:
@@ -1147,6 +1148,13 @@ SelectT = TypeVar("SelectT", bound=Select[*tuple[Any, ...]])
 ACTIVE_STATE_VALUES: Final = tuple(sorted(s.value for s in ACTIVE_STATUSES))
 
 
+def is_active(warning: CityWarning, now: datetime) -> bool:
+    """Whether the warning is active at ``now``: issued, upgraded or downgraded, and its
+    window not yet ended. A warning whose ``expires`` has passed with no later run keeps
+    its last state in the table but is active nowhere (lists, Atom, acknowledgements)."""
+    return warning.state in ACTIVE_STATE_VALUES and warning.expires > now
+
+
 @dataclass(frozen=True)
 class WarningFilters:
     """Filters of the warning list; ``start``/``end`` select warnings whose window
@@ -1202,9 +1210,12 @@ def list_warnings(
     return [(w, c) for w, c in rows], int(total)
 
 
-def list_proposals(session: Session, drill: bool | None = None) -> list[tuple[CityWarning, City]]:
+def list_proposals(
+    session: Session, drill: bool | None = None, now: datetime | None = None
+) -> list[tuple[CityWarning, City]]:
     """Warnings waiting for a duty officer: new proposals and pending level changes,
-    oldest first (the most urgent decision first)."""
+    oldest first (the most urgent decision first). With ``now``, those whose window has
+    ended (``expires <= now``: nothing is left to decide) are left out."""
     query = (
         select(CityWarning, City)
         .join(City, City.code == CityWarning.city_code)
@@ -1216,6 +1227,8 @@ def list_proposals(session: Session, drill: bool | None = None) -> list[tuple[Ci
         )
         .order_by(CityWarning.pending_since, CityWarning.proposed_at, CityWarning.id)
     )
+    if now is not None:
+        query = query.where(CityWarning.expires > now)
     if drill is not None:
         query = query.where(CityWarning.drill.is_(drill))
     return [(w, c) for w, c in session.execute(query).all()]
@@ -1224,13 +1237,15 @@ def list_proposals(session: Session, drill: bool | None = None) -> list[tuple[Ci
 def list_unacknowledged(
     session: Session, now: datetime, grace: timedelta
 ) -> list[tuple[CityWarning, City]]:
-    """Active warnings whose last announced change is older than ``grace`` and that the
-    city office has not acknowledged, oldest first."""
+    """Active warnings (issued, upgraded or downgraded, and not expired at ``now``) whose
+    last announced change is older than ``grace`` and that the city office has not
+    acknowledged, oldest first. Lifted, cancelled and expired warnings are never listed."""
     rows = session.execute(
         select(CityWarning, City)
         .join(City, City.code == CityWarning.city_code)
         .where(
             CityWarning.state.in_(ACTIVE_STATE_VALUES),
+            CityWarning.expires > now,
             CityWarning.acknowledged_at.is_(None),
             CityWarning.cap_sent.is_not(None),
             CityWarning.cap_sent <= now - grace,
@@ -1252,9 +1267,37 @@ def history(session: Session, warning_id: int) -> list[WarningEvent]:
 
 
 def warning_plan(session: Session, warning: CityWarning) -> Plan | None:
-    """The plan version the warning was decided under (the current one if gone)."""
+    """The plan version the warning was decided under (the current one if gone).
+
+    The validated plan cache is consulted first: a version is the hash of its content, so a
+    cached (city, version) is that version for good, and the stored row (its ~20 KB JSON
+    content) need not be read again."""
+    cached = _PLANS.get((warning.city_code, warning.plan_version))
+    if cached is not None:
+        return cached
     row = plan_version_row(session, warning.city_code, warning.plan_version)
     return plan_of(row) if row is not None else None
+
+
+def preload_plans(session: Session, warnings: Iterable[CityWarning]) -> None:
+    """Validate and cache, in one query, the plan versions of ``warnings`` not yet cached,
+    so that `warning_plan` answers each of them without a statement of its own."""
+    missing = {
+        (w.city_code, w.plan_version)
+        for w in warnings
+        if (w.city_code, w.plan_version) not in _PLANS
+    }
+    if not missing:
+        return
+    rows = session.scalars(
+        select(PlanVersion).where(
+            PlanVersion.city_code.in_(sorted({city for city, _v in missing})),
+            PlanVersion.version.in_(sorted({version for _c, version in missing})),
+        )
+    )
+    for row in rows:
+        if (row.city_code, row.version) in missing:
+            plan_of(row)
 
 
 def episode_of(session: Session, warning: CityWarning) -> Episode:

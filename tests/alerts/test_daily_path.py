@@ -10,6 +10,7 @@ import pytest
 from alerts.daily import (
     MIN_HOURS_PER_DAY,
     ForecastHour,
+    current_day_aqi,
     daily_aqi_path,
     heavy_under_way,
     merged_hours,
@@ -145,3 +146,71 @@ def test_an_outage_in_observed_history_drops_only_the_days_before_it() -> None:
     }
     again = daily_aqi_path(del_day, fc, ZONE, "p50", first_day=DAY - timedelta(days=3))
     assert [d for d, _ in again] == expected
+
+
+# A run at 14:00 local: its forecast starts at 15:00 (lead 1 h) and covers three days.
+RUN = MIDNIGHT + timedelta(hours=14)
+REST_OF_DAY = MIDNIGHT + timedelta(hours=15)
+
+
+@pytest.mark.parametrize(
+    ("now", "observed", "fc", "expected"),
+    [
+        # Station outage: no observation today; the forecast for the rest of the day
+        # (15:00-23:00, 9 hours) stands for today.
+        (RUN, {}, forecast(REST_OF_DAY, 72, 20.0, 30.0), 43),
+        (RUN, {}, forecast(REST_OF_DAY, 72, 150.0, 200.0), 250),
+        # A few observed hours (00:00-05:00 at 150) merge with the forecast: mean 78.
+        (RUN, hours(MIDNIGHT, 6, 150.0), forecast(REST_OF_DAY, 72, 20.0, 30.0), 104),
+        # A whole day as usual: observed until the run, then the forecast.
+        (RUN, hours(MIDNIGHT, 15, 30.0), forecast(REST_OF_DAY, 72, 20.0, 30.0), 43),
+        # The forecast leaves an hour of today uncovered (18:00), or starts tomorrow.
+        (
+            RUN,
+            {},
+            [h for h in forecast(REST_OF_DAY, 72, 20.0, 30.0) if h.valid_time.hour != 10],
+            None,
+        ),
+        (RUN, {}, forecast(MIDNIGHT + timedelta(days=1), 48, 20.0, 30.0), None),
+        # A run in the day's last hour: no later hour to forecast; the day has only what
+        # was observed (22:00 at 100 µg/m³), or nothing at all.
+        (
+            MIDNIGHT + timedelta(hours=23, minutes=30),
+            hours(MIDNIGHT + timedelta(hours=22), 1, 100.0),
+            forecast(MIDNIGHT + timedelta(days=1), 48, 20.0, 30.0),
+            132,
+        ),
+        (
+            MIDNIGHT + timedelta(hours=23, minutes=30),
+            {},
+            forecast(MIDNIGHT + timedelta(days=1), 48, 20.0, 30.0),
+            None,
+        ),
+        (RUN, {}, [], None),
+    ],
+    ids=[
+        "outage-clean",
+        "outage-heavy-evening",
+        "few-observed-hours",
+        "whole-day",
+        "forecast-gap",
+        "forecast-from-tomorrow",
+        "last-hour-one-observation",
+        "last-hour-nothing",
+        "no-forecast",
+    ],
+)
+def test_current_day_aqi(
+    now: datetime,
+    observed: dict[datetime, float],
+    fc: list[ForecastHour],
+    expected: int | None,
+) -> None:
+    assert current_day_aqi(observed, fc, now, ZONE, "p90") == expected
+
+
+def test_the_path_leaves_out_a_day_of_a_few_forecast_hours() -> None:
+    # The same outage for the path: 9 forecast hours are not a day (the lift rule uses
+    # current_day_aqi for it instead).
+    path = daily_aqi_path({}, forecast(REST_OF_DAY, 72, 20.0, 30.0), ZONE, "p90", first_day=DAY)
+    assert path[0].day == DAY + timedelta(days=1)

@@ -232,6 +232,44 @@ def test_clear_hours(when: datetime, aqis: tuple[int, ...], expected_clear: floa
     assert (Kind.LIFTED in kinds) == (expected_clear >= 36)
 
 
+@pytest.mark.parametrize(
+    ("when", "path_from", "aqis", "today_aqi", "expected_clear"),
+    [
+        # A station outage: too few observed hours, so the path starts tomorrow. Without
+        # today's AQI from the hours it has, today is not clear and nothing ever lifts.
+        (at(4, 14), 5, (100, 100, 100), None, 0.0),
+        (at(4, 14), 5, (100, 100, 100), 43, 82.0),  # the rest of today and three days
+        (at(4, 14), 5, (100, 100, 100), 250, 0.0),  # tonight's forecast is heavy
+        (at(4, 14), 5, (100, 250), 43, 34.0),  # 10 h + 24 h: not 36 h
+        # Today in the path (observed + forecast, a whole day): the path's value counts.
+        (at(4, 14), 4, (100, 100, 100), 250, 58.0),
+        (at(4, 14), 4, (250, 100, 100), 43, 0.0),
+    ],
+)
+def test_clear_hours_with_today_from_the_hours_it_has(
+    when: datetime,
+    path_from: int,
+    aqis: tuple[int, ...],
+    today_aqi: int | None,
+    expected_clear: float,
+) -> None:
+    evaluation = ev(path_from, *aqis)
+    assert clear_hours(evaluation, when, ZONE, today_aqi) == pytest.approx(expected_clear)
+
+
+def test_a_warning_in_force_lifts_during_a_station_outage() -> None:
+    chain = issued_in_force()
+    # Day 4 14:00, no observation today: the path starts on day 5, clean for three days.
+    outage = ev(5, 100, 100, 100)
+    assert chain.state is not None
+    kept = step(chain.state, outage, run("r2", at(4, 14)), POLICY)
+    assert kept.transitions == () and kept.new_state is not None
+    assert kept.new_state.status == Status.ISSUED
+    info = RunInfo("r2", at(4, 14), "p1", "beijing", ZONE, today_aqi=43)
+    (tr,) = step(chain.state, outage, info, POLICY).transitions
+    assert tr.kind == Kind.LIFTED and tr.public and "82" in tr.reason_en
+
+
 def test_restart_within_merge_gap_continues_instead_of_lifting() -> None:
     chain = issued_in_force()
     # Day 4 08:00: today clean, then one clean day, heavy again on day 6 (24 h gap).

@@ -110,6 +110,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "last_status_code": 410,
         "last_error": None,
     },
+    "endpoint.ping": {
+        "endpoint_id": "7",
+        "url": "https://office.example.cn/hooks/hazewarn",
+    },
 }
 
 
@@ -136,6 +140,7 @@ def test_sample_events_validate(validator: jsonschema.protocols.Validator, event
         ("warning.acknowledged", lambda d: d.pop("acknowledged_by")),
         ("forecast.published", lambda d: d["cities"][0].update(max_daily_aqi=900)),
         ("endpoint.disabled", lambda d: d.update(reason="bored")),
+        ("endpoint.ping", lambda d: d.pop("endpoint_id")),
     ],
 )
 def test_broken_samples_are_refused(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -23,18 +24,30 @@ def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.slow
-def test_demo_setup_builds_the_episode(shared_data: Path, tmp_path: Path, demo_env: None) -> None:
+def test_demo_setup_builds_the_episode(
+    shared_data: Path, tmp_path: Path, demo_env: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from sqlalchemy import select
 
     from app.auth.service import authenticate
     from app.database import session_scope
     from app.forecast_runs.models import ForecastDaily, ForecastRun
     from app.timestamps import utcnow
+    from app.warnings import service as warnings_service
     from app.warnings.models import CityWarning
 
+    evaluated: list[int] = []
+    evaluate_run = warnings_service.evaluate_run
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        evaluated.append(args[1])
+        return evaluate_run(*args, **kwargs)
+
+    monkeypatch.setattr(warnings_service, "evaluate_run", counting)
     db = tmp_path / "demo.db"
     db.write_bytes(b"")  # an empty file (as after a crash) is replaced, not refused
-    result = setup_demo(db, shared_data, say=lambda _text: None)
+    lines: list[str] = []
+    result = setup_demo(db, shared_data, say=lines.append)
 
     assert result.database_path == db.resolve()
     assert result.cities == 34
@@ -44,6 +57,15 @@ def test_demo_setup_builds_the_episode(shared_data: Path, tmp_path: Path, demo_e
     assert result.met_grid_path.is_file() and result.model_path.is_file()
     assert result.warnings >= 1
     assert result.proposals >= 1
+    # Each run is evaluated once, by the forecast runs' after-run hook; the demo reports
+    # what that evaluation recorded: the first run issues, the second proposes.
+    assert evaluated == list(result.run_ids)
+    first, second = result.run_transitions
+    assert first and first[0].startswith("110000 issued")
+    assert any(" proposed " in text for text in second)
+    run_lines = [line for line in lines if "forecast run issued" in line]
+    assert len(run_lines) == 2 and "0 transitions" not in " ".join(run_lines)
+    assert all(text in run_lines[0] for text in first)
     with session_scope() as session:
         runs = session.scalars(select(ForecastRun).order_by(ForecastRun.id)).all()
         assert [r.issued_at for r in runs] == [t.astimezone(UTC) for t in DEMO_ISSUE_TIMES]

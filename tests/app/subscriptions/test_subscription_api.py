@@ -4,10 +4,13 @@ replay (SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
+import jsonschema
 import pytest
 from fastapi.testclient import TestClient
 from standardwebhooks import Webhook
@@ -19,6 +22,7 @@ from app.outbox.service import active_secrets, enqueue_event
 from app.subscriptions.service import SubscriptionInputError, check_webhook_url
 from app.timestamps import utcnow
 
+REPO_ROOT = Path(__file__).resolve().parents[3]
 PUBLIC_URL = "https://93.184.216.34/hooks/hazewarn"  # an IP literal: no DNS in tests
 
 
@@ -172,6 +176,13 @@ def test_rotation_signs_with_old_and_new_during_the_overlap(
     for secret in (old, new):  # the receiver may hold either
         payload = Webhook(secret).verify(request.content, dict(request.headers))
         assert payload["type"] == "endpoint.ping" and payload["id"] == ping.json()["event_id"]
+    # The ping is an event type of the published schema like any other.
+    schema = json.loads((REPO_ROOT / "docs" / "events.schema.json").read_text(encoding="utf-8"))
+    jsonschema.validate(json.loads(request.content), schema)
+    assert json.loads(request.content)["data"] == {
+        "endpoint_id": str(created["id"]),
+        "url": PUBLIC_URL,
+    }
 
     # After the overlap (24 h by default) only the new secret signs.
     later = utcnow() + timedelta(hours=24, minutes=1)

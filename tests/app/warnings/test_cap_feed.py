@@ -148,3 +148,56 @@ def test_atom_lists_active_alerts_only(
     identifier = entries[0].find(f"{CAP}identifier")
     detail = client.get(f"/v1/warnings/{kept}").json()
     assert identifier is not None and identifier.text == detail["cap_identifier"]
+
+
+def feed_statements(client: TestClient) -> tuple[int, int]:
+    """(SQL statements, entries) of one ``GET /v1/feeds/cap.atom``."""
+    from sqlalchemy import event
+
+    from app.database import get_engine
+
+    statements = 0
+
+    def count(*_args: Any) -> None:
+        nonlocal statements
+        statements += 1
+
+    engine = get_engine()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        response = client.get("/v1/feeds/cap.atom")
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert response.status_code == 200
+    return statements, len(etree.fromstring(response.content).findall(f"{ATOM}entry"))
+
+
+def test_atom_runs_a_fixed_number_of_statements_whatever_the_entries(
+    client: TestClient, session: Session, hw: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.plans.service import load_plan_files
+
+    handan = "130400"
+    load_plan_files(session, [hw.plan_file(hw.TIANJIN), hw.plan_file(handan)], utcnow())
+    session.commit()
+    # A regional link: the entry's summary names it, read from the episode loaded with
+    # the warning.
+    one = issue_blue(session, hw)
+    episode = service.episode_of(session, service.get_warning(session, int(one)))
+    episode.regional_warning_id = "jjj-2+26:test"
+    session.commit()
+
+    def cold() -> tuple[int, int]:
+        monkeypatch.setattr(service, "_PLANS", {})
+        return feed_statements(client)
+
+    cold_one, warm_one = cold(), feed_statements(client)
+    issue_blue(session, hw, city=hw.TIANJIN)
+    issue_blue(session, hw, city=handan)
+    cold_three, warm_three = cold(), feed_statements(client)
+    assert (cold_one[1], cold_three[1]) == (1, 3)
+    # Warnings with cities and episodes: one query; uncached plan versions: one more.
+    assert (warm_one[0], warm_three[0]) == (1, 1)
+    assert (cold_one[0], cold_three[0]) == (2, 2)
+    feed = client.get("/v1/feeds/cap.atom").content
+    assert feed.count(b"regional warning jjj-2+26:test") == 1

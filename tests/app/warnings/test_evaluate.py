@@ -318,3 +318,36 @@ def test_a_regionally_triggered_warning_ends_with_the_regional_notice(
     session.refresh(warning)
     assert (warning.state, warning.cap_msg_type) == ("lifted", "Cancel")
     assert len(warning.cap_references) == 1
+
+
+def test_a_clean_forecast_lifts_a_warning_during_a_station_outage(
+    session: Session, hw: Any
+) -> None:
+    from datetime import UTC
+
+    # The outage run is at 14:00 local (the last one before now): its forecast covers only
+    # 15:00-23:00 of today, too few hours for a day of the path.
+    latest = hw.run_time().astimezone(hw.ZONE)
+    outage_run = latest.replace(hour=14)
+    if outage_run > latest:
+        outage_run -= timedelta(days=1)
+    outage_run = outage_run.astimezone(UTC)
+    # 30 h earlier (08:00 the day before): a heavy day forecast for the outage run's day,
+    # issued blue and in force from that day's start.
+    first = outage_run - timedelta(hours=30)
+    run_id = hw.make_run(session, first, {hw.BEIJING: {hw.local_day(outage_run): hw.HEAVY}})
+    service.evaluate_run(session, run_id, utcnow())
+    warning = session.scalars(select(CityWarning)).one()
+    assert (warning.state, warning.level) == ("issued", "blue")
+    assert warning.effective <= outage_run < warning.expires
+
+    # The outage run: clean air for the next 144 h, and no observation of the city today.
+    clean = hw.make_run(session, outage_run, {hw.BEIJING: {}})
+    result = service.evaluate_run(session, clean, utcnow())
+    session.commit()
+    assert result.cities[0].transitions == ["lifted"]
+    session.refresh(warning)
+    assert (warning.state, warning.cap_msg_type) == ("lifted", "Cancel")
+    assert "36 h" in warning.reason_en
+    lifted = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "warning.lifted")).one()
+    assert lifted.city_code == hw.BEIJING and lifted.audience == "subscribers"

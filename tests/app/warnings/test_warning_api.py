@@ -285,3 +285,78 @@ def test_public_list_filters_and_pages(client: TestClient, session: Session, hw:
     assert naive.status_code == 422 and naive.json()["errors"][0]["field"] == "query.start"
     assert client.get("/v1/warnings?city=beijing").status_code == 422
     assert client.get("/v1/warnings?limit=0").status_code == 422
+
+
+def test_expired_and_lifted_warnings_are_active_nowhere(
+    client: TestClient,
+    session: Session,
+    keys: dict[str, str],
+    hw: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from datetime import timedelta
+
+    monkeypatch.setenv("HAZEWARN_ACK_GRACE_MINUTES", "0")
+    get_settings.cache_clear()
+    handan = "130400"
+    load_plan_files(session, [hw.plan_file(hw.TIANJIN), hw.plan_file(handan)], utcnow())
+    session.commit()
+    # Six days ago: a blue warning for Tianjin and an orange proposal for Shijiazhuang, both
+    # for days now past, and no run since for either city.
+    past = hw.run_time() - timedelta(days=6)
+    past_run = hw.make_run(
+        session,
+        past,
+        {
+            hw.TIANJIN: hw.heavy_days(past, (hw.HEAVY,), first_offset=1),
+            hw.SHIJIAZHUANG: hw.heavy_days(past, hw.ORANGE_PATH, first_offset=1),
+        },
+    )
+    service.evaluate_run(session, past_run, utcnow())
+    # Now: blue warnings for Beijing (it stays) and Handan (lifted by hand below).
+    evaluate(
+        session,
+        hw,
+        {
+            hw.BEIJING: hw.heavy_days(hw.run_time(), (hw.HEAVY,)),
+            handan: hw.heavy_days(hw.run_time(), (hw.HEAVY,)),
+        },
+    )
+    ids = {
+        w.city_code: str(w.id)
+        for w, _c in service.list_warnings(
+            session, service.WarningFilters(published_only=False), utcnow(), 10, 0
+        )[0]
+    }
+    expired, stale_proposal = ids[hw.TIANJIN], ids[hw.SHIJIAZHUANG]
+    kept, lifted = ids[hw.BEIJING], ids[handan]
+    duty = hw.auth(keys["duty"])
+    assert (
+        client.post(
+            f"/v1/warnings/{lifted}/lift", headers=duty, json={"reason": "clean air"}
+        ).status_code
+        == 200
+    )
+
+    def listed(path: str) -> list[str]:
+        response = client.get(path, headers=duty)
+        assert response.status_code == 200, response.text
+        return [w["id"] for w in response.json()["items"]]
+
+    assert listed("/v1/warnings?active=true") == [kept]
+    assert listed("/v1/warnings/unacknowledged") == [kept]
+    assert listed("/v1/proposals") == []  # nothing left to decide on a past window
+    assert set(listed("/v1/warnings?active=false")) == {expired, stale_proposal, lifted}
+    feed = client.get("/v1/feeds/cap.atom").content
+    assert feed.count(b"<entry>") == 1 and f"/v1/cap/{kept}.xml".encode() in feed
+    # The detail says so too; the stored state stays what was last decided.
+    detail = client.get(f"/v1/warnings/{expired}").json()
+    assert (detail["state"], detail["active"]) == ("issued", False)
+    assert client.get(f"/v1/warnings/{kept}").json()["active"] is True
+    everything = {
+        w["id"]: w["active"] for w in client.get("/v1/warnings", headers=duty).json()["items"]
+    }
+    assert everything == {kept: True, lifted: False, expired: False, stale_proposal: False}
+    # The scheduler's reminder uses the same query.
+    overdue = service.list_unacknowledged(session, utcnow(), timedelta(0))
+    assert [str(w.id) for w, _c in overdue] == [kept]
