@@ -453,6 +453,18 @@ def _transition(
     )
 
 
+def _system_decision(
+    before: EpisodeState | None,
+    after: EpisodeState,
+    kind: Kind,
+    at: datetime,
+    reason: tuple[str, str],
+    public: bool,
+) -> Decision:
+    """A decision of the system (not an officer) with one transition, ``before`` to ``after``."""
+    return Decision((_transition(before, after, kind, at, SYSTEM, reason, public=public),), after)
+
+
 def _reset_lower(state: EpisodeState) -> EpisodeState:
     return dataclasses.replace(state, lower_runs=0, lower_since=None, lower_level=None)
 
@@ -593,10 +605,7 @@ def _open(
             f"{prefix_en}{span.reason_en} Needs a duty officer's approval; decide by "
             f"{_fmt(issue_by, run.zone)} to keep the {policy.lead_hours:g} h lead time.",
         )
-        return Decision(
-            (_transition(before, proposed, Kind.PROPOSED, t, SYSTEM, reason, public=False),),
-            proposed,
-        )
+        return _system_decision(before, proposed, Kind.PROPOSED, t, reason, public=False)
     issued = dataclasses.replace(
         base,
         status=Status.ISSUED,
@@ -639,10 +648,7 @@ def _step_proposed(
             "预报不再达到预警条件，待审批的预警已撤销。",
             "The forecast no longer meets any warning level; the waiting proposal is withdrawn.",
         )
-        return Decision(
-            (_transition(state, cancelled, Kind.CANCELLED, t, SYSTEM, reason, public=False),),
-            cancelled,
-        )
+        return _system_decision(state, cancelled, Kind.CANCELLED, t, reason, public=False)
     widened = dataclasses.replace(
         touched,
         first_day=min(state.first_day, chain.first_day),
@@ -660,9 +666,7 @@ def _step_proposed(
             f"Waiting proposal raised from {state.pending.level.name_en} to "
             f"{chain.level.name_en}. {span.reason_en}",
         )
-        return Decision(
-            (_transition(state, raised, Kind.PROPOSED, t, SYSTEM, reason, public=False),), raised
-        )
+        return _system_decision(state, raised, Kind.PROPOSED, t, reason, public=False)
     return Decision((), widened)
 
 
@@ -700,10 +704,7 @@ def _step_active(
                 f"{clear:.0f} h (at least {policy.lift_hours:g} h): {current.warning_name_en} "
                 "lifted.",
             )
-            return Decision(
-                (_transition(state, lifted, Kind.LIFTED, t, SYSTEM, reason, public=True),),
-                lifted,
-            )
+            return _system_decision(state, lifted, Kind.LIFTED, t, reason, public=True)
     else:
         chain = _candidate(found)
     forecast_level = chain.level if chain is not None else None
@@ -819,10 +820,7 @@ def _raise(
             f"Upgrade from {state.level.name_en} to {level.name_en} proposed; needs a duty "
             f"officer. {span.reason_en}",
         )
-        return Decision(
-            (_transition(state, proposed, Kind.PROPOSED, t, SYSTEM, reason, public=False),),
-            proposed,
-        )
+        return _system_decision(state, proposed, Kind.PROPOSED, t, reason, public=False)
     upgraded = dataclasses.replace(widened, status=Status.UPGRADED, level=level, pending=None)
     window_zh, window_en = _window_text(upgraded)
     reason = (
@@ -830,9 +828,7 @@ def _raise(
         f"Upgraded from {state.level.name_en} to {level.name_en} automatically. "
         f"{span.reason_en} {window_en}.",
     )
-    return Decision(
-        (_transition(state, upgraded, Kind.UPGRADED, t, SYSTEM, reason, public=True),), upgraded
-    )
+    return _system_decision(state, upgraded, Kind.UPGRADED, t, reason, public=True)
 
 
 def _lower(
@@ -855,10 +851,7 @@ def _lower(
             f"{runs} consecutive runs over {hours:.0f} h forecast below {state.level.name_en}; "
             f"downgrade to {target.name_en} proposed, needs a duty officer.",
         )
-        return Decision(
-            (_transition(state, proposed, Kind.PROPOSED, t, SYSTEM, reason, public=False),),
-            proposed,
-        )
+        return _system_decision(state, proposed, Kind.PROPOSED, t, reason, public=False)
     downgraded = dataclasses.replace(
         _reset_lower(working), status=Status.DOWNGRADED, level=target, pending=None
     )
@@ -867,10 +860,7 @@ def _lower(
         f"{runs} consecutive runs over {hours:.0f} h forecast below {state.level.name_en}: "
         f"downgraded to {target.name_en}.",
     )
-    return Decision(
-        (_transition(state, downgraded, Kind.DOWNGRADED, t, SYSTEM, reason, public=True),),
-        downgraded,
-    )
+    return _system_decision(state, downgraded, Kind.DOWNGRADED, t, reason, public=True)
 
 
 def _cancel_issued(
@@ -887,10 +877,7 @@ def _cancel_issued(
         f"{working.lower_runs} consecutive runs no longer meet any level: the "
         f"{state.level.warning_name_en} is cancelled before taking effect.",
     )
-    return Decision(
-        (_transition(state, cancelled, Kind.CANCELLED, t, SYSTEM, reason, public=True),),
-        cancelled,
-    )
+    return _system_decision(state, cancelled, Kind.CANCELLED, t, reason, public=True)
 
 
 # --- duty officer actions -------------------------------------------------------------------

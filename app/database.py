@@ -73,6 +73,17 @@ def session_scope() -> Iterator[Session]:
         session.close()
 
 
+def update_changed(row: object, values: dict[str, Any]) -> bool:
+    """Set each attribute of ``row`` named in ``values`` that differs from its value there;
+    True if any did (an upsert counts the row as updated, else unchanged)."""
+    changed = False
+    for name, value in values.items():
+        if getattr(row, name) != value:
+            setattr(row, name, value)
+            changed = True
+    return changed
+
+
 def reset_caches() -> None:
     """Forget the cached settings, engine and sessionmaker (tests switch databases)."""
     if get_engine.cache_info().currsize:

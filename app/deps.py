@@ -9,19 +9,14 @@ from fastapi import Depends
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from app.database import get_sessionmaker
+from app.database import session_scope
 
 
 def get_db() -> Iterator[Session]:
-    session = get_sessionmaker()()
-    try:
+    """One session per request: committed after the endpoint returns, rolled back on any
+    error (`session_scope`)."""
+    with session_scope() as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 DbSession = Annotated[Session, Depends(get_db)]

@@ -66,6 +66,7 @@ from common import (  # noqa: E402
     cpu_seconds,
     load_average,
     machine_info,
+    package_version,
     postgres_server,
     scratch_database,
     write_section,
@@ -704,7 +705,7 @@ def report(results: list[DatabaseResult], args: argparse.Namespace, command: str
         f"endpoint answering with the same JSON document as our list "
         f"({first.bare_body_bytes / 1024:.1f} KB, encoded per request by `JSONResponse`), "
         f"measured in the same run just before and after ours (the ratios use the mean of "
-        f"the two). Both apps run under uvicorn {_dist_version('uvicorn')} in a process of "
+        f"the two). Both apps run under uvicorn {package_version('uvicorn')} in a process of "
         f"their own: one worker, 127.0.0.1, uvloop + httptools (uvicorn's automatic choice "
         f"here), no access log; our app is `app.main:create_app` with default settings "
         f"(FastAPI runs the sync endpoints in its thread pool of 40; SQLAlchemy pool 5 + 10 "
@@ -824,12 +825,6 @@ def reading(results: list[DatabaseResult]) -> list[str]:
             "",
         ]
     return out
-
-
-def _dist_version(name: str) -> str:
-    from importlib import metadata
-
-    return metadata.version(name)
 
 
 def _wrk_version() -> str:

@@ -17,7 +17,7 @@ import sys
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -47,20 +47,23 @@ def load_average() -> str:
     return ", ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def _version(package: str) -> str:
+def package_version(package: str) -> str:
+    """The installed version of the distribution ``package``, or ``"absent"``."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
         return "absent"
 
 
-def machine_info(packages: Sequence[str] = ()) -> str:
+def machine_info(packages: Sequence[str] = (), extra: Sequence[str] = ()) -> str:
     """One sentence on where and when a benchmark ran: CPU, cores, load average now,
-    OS, Python, the versions of ``packages`` (distribution names), and the UTC time.
+    OS, Python, the versions of ``packages`` (distribution names), any ``extra`` facts
+    (e.g. ``"SQLite 3.45.1"``, ``"database PostgreSQL"``), and the UTC time.
 
     Call it at the end of the run, so the load average covers the measurement.
     """
-    versions = "".join(f", {name} {_version(name)}" for name in packages)
+    versions = "".join(f", {name} {package_version(name)}" for name in packages)
+    versions += "".join(f", {fact}" for fact in extra)
     return (
         f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {load_average()} "
         f"at the end (shared with other work); {platform.system()} {platform.release()}, "
@@ -94,6 +97,11 @@ def write_section(title: str, body: str, path: Path = BENCHMARKS) -> None:
         os.replace(scratch, path)
 
 
+def shared_data() -> Path:
+    """The shared data folder: ``HAZEWARN_SHARED_DATA``, else ``../shared/data``."""
+    return Path(os.environ.get("HAZEWARN_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
 def postgres_server(explicit: str | None) -> str | None:
     """The PostgreSQL URL to benchmark on: ``explicit`` (``--postgres``), else the first of
     `POSTGRES_ENV` that is set, else None (SQLite only)."""
@@ -106,42 +114,51 @@ def postgres_server(explicit: str | None) -> str | None:
 
 
 @contextmanager
+def postgres_database(server: str) -> Iterator[str]:
+    """A new, empty database of its own on the PostgreSQL ``server`` (a URL): its URL,
+    dropped again on the way out (also after an error or Ctrl-C)."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name = f"hw_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(server, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        try:
+            yield make_url(server).set(database=name).render_as_string(hide_password=False)
+        finally:
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        admin.dispose()
+
+
+@contextmanager
 def scratch_database(postgres: str | None, folder: Path) -> Iterator[str]:
     """A new, migrated, empty database made current for `app` (``HAZEWARN_DATABASE_URL``):
     a SQLite file in ``folder``, or, given a server URL, a database of its own on that
     PostgreSQL server, dropped again on the way out (also after an error or Ctrl-C)."""
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
     from app import migrate
     from app.database import reset_caches
 
-    admin = None
-    name = ""
-    if postgres:
-        name = f"hw_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(postgres).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-    previous = os.environ.get("HAZEWARN_DATABASE_URL")
-    os.environ["HAZEWARN_DATABASE_URL"] = url
-    reset_caches()
-    try:
-        migrate.upgrade(url)
-        yield url
-    finally:
-        reset_caches()
-        if previous is None:
-            os.environ.pop("HAZEWARN_DATABASE_URL", None)
+    with ExitStack() as stack:
+        if postgres:
+            url = stack.enter_context(postgres_database(postgres))
         else:
-            os.environ["HAZEWARN_DATABASE_URL"] = previous
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+            url = f"sqlite:///{folder / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+        previous = os.environ.get("HAZEWARN_DATABASE_URL")
+        os.environ["HAZEWARN_DATABASE_URL"] = url
+        reset_caches()
+        try:
+            migrate.upgrade(url)
+            yield url
+        finally:
+            reset_caches()
+            if previous is None:
+                os.environ.pop("HAZEWARN_DATABASE_URL", None)
+            else:
+                os.environ["HAZEWARN_DATABASE_URL"] = previous
 
 
 def cpu_seconds(pid: int) -> float:

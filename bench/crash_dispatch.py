@@ -27,18 +27,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import machine_info, scratch_database, write_section
 from receivers import EndpointSpec, Receivers, url
-from webhook_common import (
-    enqueue,
-    machine_note,
-    make_subscriptions,
-    scratch_database,
-    start_dispatcher,
-    wait_until,
-    write_section,
-)
+from webhook_common import enqueue, make_subscriptions, start_dispatcher, wait_until
 
-SECTION = "## Crash-safe dispatch"
+SECTION = "Crash-safe dispatch"
 DISPATCHER_ARGS = [
     "--concurrency", "100",
     "--lease", "3",
@@ -189,7 +182,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "dispatcher sent it again with the same `webhook-id`, which receivers dedupe."
     )
     lines.append("")
-    lines.append(machine_note(", ".join(r["database"] for r in results)))
+    databases = ", ".join(r["database"] for r in results)
+    lines.append(machine_info(("httpx", "SQLAlchemy"), extra=[f"database {databases}"]))
     return "\n".join(lines)
 
 

@@ -26,25 +26,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import numpy as np
+import pandas as pd
+from common import BENCHMARKS, machine_info, shared_data, write_section
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-SECTION = "## Forecast run speed"
-BENCHMARKS = REPO / "docs" / "benchmarks.md"
+SECTION = "Forecast run speed"
 #: Issue time of the benchmark runs: 12:00 Beijing time.
 ISSUE = pd.Timestamp("2017-01-10T04:00Z")
 VARIABLES = ("t2m", "d2m", "u10", "v10", "si10", "sp", "blh", "tp")
@@ -58,10 +53,6 @@ UNITS = {
     "blh": "m",
     "tp": "m",
 }
-
-
-def shared_data() -> Path:
-    return Path(os.environ.get("HAZEWARN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 # --------------------------------------------------------------------------- the grid
@@ -329,40 +320,6 @@ def best_and_median(values: list[float]) -> tuple[float, float]:
     return min(values), statistics.median(values)
 
 
-def machine() -> str:
-    import numpy
-    import sklearn
-    import xarray
-
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (
-        f"{cpu}, {os.cpu_count()} cores (shared), load average {load} at the end; Python "
-        f"{platform.python_version()}, numpy {numpy.__version__}, pandas {pd.__version__}, "
-        f"xarray {xarray.__version__}, scikit-learn {sklearn.__version__}; measured "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    )
-
-
-def write_section(body: str) -> None:
-    """Replace our section of docs/benchmarks.md (or append it), leaving the rest alone."""
-    current = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section + "\n", current, count=1).rstrip() + "\n"
-    else:
-        updated = current.rstrip() + "\n\n" + section
-    BENCHMARKS.write_text(updated)
-
-
 LABELS = {"cities": "184 KnowAir cities", "stations": "1,498 national stations"}
 
 
@@ -467,7 +424,7 @@ def report(
         peak = max(run["maxrss_mb"] for run in fine["runs"].values())
         verdict = "met" if peak < 1536 else "not met"
         lines.append(f"\nAim: peak memory under 1.5 GB: **{verdict}** ({peak:.0f} MB).")
-    lines += ["", f"Machine: {machine()}."]
+    lines += ["", machine_info(("numpy", "pandas", "xarray", "scikit-learn"))]
     return "\n".join(lines)
 
 
@@ -532,8 +489,9 @@ def main() -> None:
             fine = {**written, "stream": stream, "runs": fine_runs}
 
         if not args.no_docs:
-            write_section(report(coarse_bytes, model_note, args.repeat, reads, runs, fine))
-            print(f"wrote the section '{SECTION}' of {BENCHMARKS}")
+            body = report(coarse_bytes, model_note, args.repeat, reads, runs, fine)
+            write_section(SECTION, body)
+            print(f"wrote the section '## {SECTION}' of {BENCHMARKS}")
 
 
 if __name__ == "__main__":

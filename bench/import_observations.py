@@ -19,9 +19,6 @@ the figures, ratios to the pandas parse and machine facts into the section
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import re
 import shutil
 import sqlite3
 import statistics
@@ -29,35 +26,23 @@ import sys
 import tempfile
 import textwrap
 import time
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import pandas as pd
+import psycopg
+from common import machine_info, postgres_database, postgres_server, shared_data, write_section
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import psycopg  # noqa: E402
-import sqlalchemy  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.orm import Session  # noqa: E402
+from app import migrate
+from app.database import make_engine
+from app.observations.service import import_observations
+from app.stations.service import import_station_list
+from forecasting.observations import read_observation_file
 
-from app import migrate  # noqa: E402
-from app.database import make_engine  # noqa: E402
-from app.observations.service import import_observations  # noqa: E402
-from app.stations.service import import_station_list  # noqa: E402
-from forecasting.observations import read_observation_file  # noqa: E402
-
-SECTION = "## Observation import"
-BENCHMARKS = REPO / "docs" / "benchmarks.md"
+SECTION = "Observation import"
 EXPECTED_ROWS = 315_576
-
-
-def shared_data() -> Path:
-    return Path(os.environ.get("HAZEWARN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def timed(
@@ -115,31 +100,20 @@ def sqlite_times(files: list[Path], repeat: int) -> list[float]:
 def postgres_times(files: list[Path], repeat: int) -> tuple[list[float], float, str] | None:
     """Import times into a fresh database (emptied with TRUNCATE between runs), the
     floor (a bare binary COPY of the same rows into `observations`) and the server version."""
-    base = os.environ.get("HAZEWARN_BENCH_POSTGRES_URL") or os.environ.get(
-        "HAZEWARN_TEST_POSTGRES_URL"
-    )
-    if not base:
+    server = postgres_server(None)
+    if not server:
         return None
-    name = f"hw_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        version = str(connection.execute(text("SHOW server_version")).scalar())
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    with postgres_database(server) as url:
         prepare(url)
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         times = []
         with psycopg.connect(conninfo, autocommit=True) as connection:
+            version = str(connection.execute("SHOW server_version").fetchone()[0])
             for _ in range(repeat):
                 connection.execute("TRUNCATE observations")
                 times.append(import_once(url, files))
             floor = copy_floor(connection)
         return times, floor, version
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def copy_floor(connection: psycopg.Connection) -> float:
@@ -161,28 +135,6 @@ def copy_floor(connection: psycopg.Connection) -> float:
                 copy.write(bytes(data))
             best = min(best, time.perf_counter() - start)
     return best
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def write_section(body: str) -> None:
-    """Replace our section of docs/benchmarks.md (or append it), leaving the rest alone."""
-    current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section + "\n", current, count=1).rstrip() + "\n"
-    else:
-        updated = current.rstrip() + "\n\n" + section
-    BENCHMARKS.write_text(updated, encoding="utf-8")
 
 
 def main() -> None:
@@ -224,18 +176,13 @@ def main() -> None:
         lines.append(f"| {label} | {min(times):.2f}{median} | {min(times) / base:.1f}× |")
     if postgres is None:
         lines.append("| PostgreSQL | not run: no HAZEWARN_BENCH/TEST_POSTGRES_URL | |")
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    lines += [
-        "",
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {load} at the end "
-        f"(shared with other work); Python {platform.python_version()}, pandas "
-        f"{pd.__version__}, numpy {np.__version__}, SQLAlchemy {sqlalchemy.__version__}, "
-        f"psycopg {psycopg.__version__}, SQLite {sqlite3.sqlite_version}"
-        + (f", PostgreSQL {postgres[2]}" if postgres else "")
-        + f". Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
-    ]
+    extra = [f"SQLite {sqlite3.sqlite_version}"]
+    if postgres:
+        extra.append(f"PostgreSQL {postgres[2]}")
+    packages = ("pandas", "numpy", "SQLAlchemy", "psycopg")
+    lines += ["", machine_info(packages, extra=extra)]
     body = "\n".join(lines)
-    write_section(body + "\n\n" + textwrap.fill(NOTES, width=92))
+    write_section(SECTION, body + "\n\n" + textwrap.fill(NOTES, width=92))
     print(body)
 
 

@@ -39,26 +39,21 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
-import re
 import subprocess
 import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+import pandas as pd
+from common import BENCHMARKS, REPO, machine_info, shared_data, write_section
 
-import pandas as pd  # noqa: E402
-
-from alerts.criteria import DailyAQI, evaluate  # noqa: E402
-from alerts.daily import DecideFrom, ForecastHour, daily_aqi_path, heavy_under_way  # noqa: E402
-from alerts.episodes import (  # noqa: E402
+from alerts.criteria import DailyAQI, evaluate
+from alerts.daily import DecideFrom, ForecastHour, daily_aqi_path, heavy_under_way
+from alerts.episodes import (
     EpisodeState,
     Kind,
     Policy,
@@ -69,12 +64,11 @@ from alerts.episodes import (  # noqa: E402
     path_first_day,
     step,
 )
-from alerts.levels import LEVELS  # noqa: E402
-from contingency_plans.loader import load_plans, plan_version  # noqa: E402
-from forecasting.aqi import daily_aqi  # noqa: E402
+from alerts.levels import LEVELS
+from contingency_plans.loader import load_plans, plan_version
+from forecasting.aqi import daily_aqi
 
-SECTION = "## Warning replay"
-BENCHMARKS = REPO / "docs" / "benchmarks.md"
+SECTION = "Warning replay"
 CITY = "110000"
 ZONE = "Asia/Shanghai"
 TZ = ZoneInfo(ZONE)
@@ -84,10 +78,6 @@ TEST_START, TEST_END = date(2016, 3, 1), date(2017, 2, 25)
 HEAVY = 200  # daily AQI above this is heavy pollution
 OBSERVED_MIN_HOURS = 20  # GB 3095: an observed daily mean needs 20 valid hours
 TODAY_MIN_HOURS = 12  # 00:00..12:00 observed when the file has no hourly forecast rows
-
-
-def shared_data() -> Path:
-    return Path(os.environ.get("HAZEWARN_SHARED_DATA", REPO.parent / "shared" / "data"))
 
 
 def station_file(name: str) -> Path:
@@ -419,28 +409,6 @@ def score(
 # --- report ----------------------------------------------------------------------------------
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def write_section(body: str) -> None:
-    """Replace our section of docs/benchmarks.md (or append it), leaving the rest alone."""
-    current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    section = f"{SECTION}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: section + "\n", current, count=1).rstrip() + "\n"
-    else:
-        updated = current.rstrip() + "\n\n" + section
-    BENCHMARKS.write_text(updated, encoding="utf-8")
-
-
 def fmt_lead(hours: float | None) -> str:
     return "—" if hours is None else f"{hours:+.0f} h"
 
@@ -548,10 +516,8 @@ def report(outcomes: list[Outcome], source: str, runs: int) -> str:
     seconds = sum(item.seconds for item in outcomes)
     lines += [
         "",
-        f"{runs} runs × {len(outcomes)} readings replayed in {seconds:.1f} s. Machine: "
-        f"{cpu_model()}, {os.cpu_count()} cores (shared); Python "
-        f"{platform.python_version()}, pandas {pd.__version__}. Measured "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+        f"{runs} runs × {len(outcomes)} readings replayed in {seconds:.1f} s. "
+        + machine_info(("pandas",)),
     ]
     return "\n".join(lines)
 
@@ -595,8 +561,8 @@ def main() -> None:
     body = report(outcomes, source, len(runs))
     print(body)
     if not args.no_write:
-        write_section(body)
-        print(f"\nwrote {SECTION} in {BENCHMARKS.relative_to(REPO)}")
+        write_section(SECTION, body)
+        print(f"\nwrote ## {SECTION} in {BENCHMARKS.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -1,60 +1,20 @@
 """Shared set-up of the webhook benchmarks (`webhook_fanout.py`, `crash_dispatch.py`).
 
-A throw-away database (SQLite file, or a fresh PostgreSQL database when
-``--postgres URL`` is given), subscriptions pointing at the local receivers, the
-dispatcher as a real ``hazewarn dispatcher`` process, and the docs/benchmarks.md writer.
+Subscriptions pointing at the local receivers, outbox events, the dispatcher as a real
+``hazewarn dispatcher`` process and bounded polling. The scratch database, the machine
+facts and the docs/benchmarks.md writer are in `common.py`.
 """
 
 from __future__ import annotations
 
 import os
-import platform
-import re
 import signal
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 
-REPO = Path(__file__).resolve().parent.parent
-BENCHMARKS = REPO / "docs" / "benchmarks.md"
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-
-
-@contextmanager
-def scratch_database(postgres: str | None, folder: Path) -> Iterator[str]:
-    """A migrated, empty database made current for `app` (HAZEWARN_DATABASE_URL)."""
-    from app import migrate
-    from app.database import reset_caches
-
-    if postgres:
-        name = f"hw_bench_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(postgres, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(postgres).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = f"sqlite:///{folder / 'bench.db'}"
-    os.environ["HAZEWARN_DATABASE_URL"] = url
-    reset_caches()
-    migrate.upgrade(url)
-    try:
-        yield url
-    finally:
-        reset_caches()
-        if postgres:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            admin.dispose()
+from common import REPO
 
 
 def make_subscriptions(
@@ -154,50 +114,6 @@ def stop_dispatcher(process: subprocess.Popen[bytes], timeout: float = 20) -> No
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc), seconds."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine_note(database: str) -> str:
-    import httpx
-    import sqlalchemy
-
-    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
-    return (
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, load average {load} at the end "
-        f"(shared with other work); Python {platform.python_version()}, httpx "
-        f"{httpx.__version__}, SQLAlchemy {sqlalchemy.__version__}, database {database}. "
-        f"Measured {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}."
-    )
-
-
-def write_section(section: str, body: str) -> None:
-    """Replace ``section`` of docs/benchmarks.md (or append it), leaving the rest alone."""
-    current = BENCHMARKS.read_text(encoding="utf-8") if BENCHMARKS.exists() else "# Benchmarks\n"
-    block = f"{section}\n\n{body.strip()}\n"
-    pattern = re.compile(rf"^{re.escape(section)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: block + "\n", current, count=1).rstrip() + "\n"
-    else:
-        updated = current.rstrip() + "\n\n" + block
-    BENCHMARKS.write_text(updated, encoding="utf-8")
 
 
 def wait_until(predicate: Any, timeout: float, interval: float = 0.05) -> bool:

@@ -31,21 +31,18 @@ import time
 from pathlib import Path
 from typing import Any
 
+from common import cpu_seconds, load_average, machine_info, scratch_database, write_section
 from receivers import EndpointSpec, Receivers, url
 from webhook_common import (
-    cpu_seconds,
     enqueue,
     enqueue_ping,
-    machine_note,
     make_subscriptions,
-    scratch_database,
     start_dispatcher,
     stop_dispatcher,
     wait_until,
-    write_section,
 )
 
-SECTION = "## Webhook fan-out"
+SECTION = "Webhook fan-out"
 
 
 def measure(args: argparse.Namespace, postgres: str | None, server: str) -> dict[str, Any]:
@@ -243,7 +240,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
         "if it must also hold on a crowded machine."
     )
     lines.append("")
-    lines.append(machine_note(", ".join(sorted({r["database"] for r in results}))))
+    databases = ", ".join(sorted({r["database"] for r in results}))
+    lines.append(machine_info(("httpx", "SQLAlchemy"), extra=[f"database {databases}"]))
     return "\n".join(lines)
 
 
@@ -269,7 +267,7 @@ def main() -> None:
     )
     parser.add_argument("--no-write", action="store_true", help="do not touch the docs")
     args = parser.parse_args()
-    args.load_at_start = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    args.load_at_start = load_average()
     servers = [s.strip() for s in args.receivers.split(",") if s.strip()]
     databases: list[str | None] = [None, args.postgres] if args.postgres else [None]
     results = [measure(args, db, server) for server in servers for db in databases]

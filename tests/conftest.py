@@ -11,9 +11,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import Any
 
 # Rich fixes its console width when app.console is first imported: make CLI output in tests
 # wide enough that file names and messages are never cut, whichever test imports it first.
@@ -122,3 +127,36 @@ def client(database_url: str) -> Iterator[TestClient]:
 
     with TestClient(create_app()) as test_client:
         yield test_client
+
+
+@contextmanager
+def _served_in_thread(app: Any, **config: Any) -> Iterator[int]:
+    """Serve the ASGI ``app`` with uvicorn (``config``: more `uvicorn.Config` options) in a
+    daemon thread on a free loopback port; yields the port once the server has started and
+    stops it on the way out."""
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    config = {"log_level": "warning", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    try:
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                pytest.fail("uvicorn did not start")
+            time.sleep(0.01)
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def serve_in_thread() -> Callable[..., AbstractContextManager[int]]:
+    """``with serve_in_thread(app, **uvicorn_config) as port:`` a real uvicorn server on
+    127.0.0.1 for tests that need real HTTP (webhook receivers, the browser test)."""
+    return _served_in_thread

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.cities.models import City
 from app.cities.registry import DEFAULT_REGISTRY_PATH, CityEntry, load_registry
+from app.database import update_changed
 from app.stations.models import Station
 
 
@@ -56,12 +57,7 @@ def sync_registry(session: Session, path: Path | str = DEFAULT_REGISTRY_PATH) ->
             session.add(City(code=entry.code, **values))
             inserted += 1
             continue
-        changed = False
-        for name, value in values.items():
-            if getattr(city, name) != value:
-                setattr(city, name, value)
-                changed = True
-        if changed:
+        if update_changed(city, values):
             updated += 1
         else:
             unchanged += 1

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from contingency_plans.actions import EnterpriseRef
+from contingency_plans.actions import Action, EnterpriseRef
 from contingency_plans.schema import Level, QuantityValue, Sector
 
 
@@ -59,6 +59,15 @@ class ActionRead(BaseModel):
     timing_note_zh: str | None = None
     timing_note_en: str | None = None
     enterprise: EnterpriseRef | None = None
+
+    @classmethod
+    def of(cls, action: Action) -> ActionRead:
+        """The API view of a plan action: the same fields plus its effective time in UTC."""
+        return cls(
+            **action.model_dump(exclude={"enterprise"}),
+            enterprise=action.enterprise,
+            effective_at_utc=action.effective_at.astimezone(UTC),
+        )
 
 
 class ActionList(BaseModel):

@@ -138,14 +138,7 @@ def plan_actions(
         )
     when = _parse_issued_at(issued_at)
     actions = actions_for(plan_, level, when)
-    items = [
-        ActionRead(
-            **action.model_dump(exclude={"enterprise"}),
-            enterprise=action.enterprise,
-            effective_at_utc=action.effective_at.astimezone(UTC),
-        )
-        for action in actions
-    ]
+    items = [ActionRead.of(action) for action in actions]
     return ActionList(
         city_code=city,
         version=row.version,

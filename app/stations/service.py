@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.cities.models import City
 from app.cities.registry import CityEntry, load_registry
 from app.cities.service import sync_registry
+from app.database import update_changed
 from app.stations.models import Station
 
 EXTRA_STATIONS_PATH = Path(__file__).with_name("extra_stations.yaml")
@@ -419,12 +420,7 @@ def _upsert(
             inserted += 1
             continue
         values["aliases"] = _merged_aliases(station.aliases, new_aliases)
-        changed = False
-        for name, value in values.items():
-            if getattr(station, name) != value:
-                setattr(station, name, value)
-                changed = True
-        if changed:
+        if update_changed(station, values):
             updated += 1
         else:
             unchanged += 1

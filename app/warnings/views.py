@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -245,14 +245,7 @@ def warning_detail(db: DbSession, user: CurrentUser, warning_id: WarningId) -> W
     plan = service.warning_plan(db, warning)
     actions = service.warning_actions(warning, plan) if plan is not None else []
     fields = warning_read(warning, city, utcnow())
-    fields["actions"] = [
-        ActionRead(
-            **action.model_dump(exclude={"enterprise"}),
-            enterprise=action.enterprise,
-            effective_at_utc=action.effective_at.astimezone(UTC),
-        )
-        for action in actions
-    ]
+    fields["actions"] = [ActionRead.of(action) for action in actions]
     fields["history"] = [_history(entry, zone) for entry in service.history(db, warning.id)]
     return WarningDetail(**fields)
 

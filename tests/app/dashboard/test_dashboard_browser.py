@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -54,12 +51,6 @@ class Seeded:
     key: str
     proposal_id: int
     issued_at: datetime
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _seed(now: datetime) -> Seeded:
@@ -135,28 +126,12 @@ def _seed(now: datetime) -> Seeded:
 
 
 @contextmanager
-def _served() -> Iterator[str]:
+def _served(serve_in_thread: Callable[..., AbstractContextManager[int]]) -> Iterator[str]:
     """The app on the current database, served by uvicorn on a free loopback port."""
-    import uvicorn
-
     from app.main import create_app
 
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("uvicorn did not start")
-        time.sleep(0.05)
-    try:
+    with serve_in_thread(create_app()) as port:
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 @pytest.fixture
@@ -174,10 +149,12 @@ def page_database(
 
 
 @pytest.fixture
-def dashboard_server(page_database: Path) -> Iterator[Seeded]:
+def dashboard_server(
+    page_database: Path, serve_in_thread: Callable[..., AbstractContextManager[int]]
+) -> Iterator[Seeded]:
     """The seeded database (see `_seed`), served."""
     seeded = _seed(datetime.now(UTC))
-    with _served() as url:
+    with _served(serve_in_thread) as url:
         yield Seeded(
             url=url,
             key=seeded.key,
@@ -266,14 +243,16 @@ def test_duty_officer_approves_a_proposal_in_the_browser(
 
 
 @pytest.mark.browser
-def test_an_empty_service_says_what_is_missing(page_database: Path) -> None:
+def test_an_empty_service_says_what_is_missing(
+    page_database: Path, serve_in_thread: Callable[..., AbstractContextManager[int]]
+) -> None:
     """No forecast run, no warning, no key: every part says so; nothing breaks."""
     from app.cities.service import sync_registry
 
     with session_scope() as session:
         sync_registry(session)
     errors: list[str] = []
-    with _served() as url, _browser() as browser:
+    with _served(serve_in_thread) as url, _browser() as browser:
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         page.goto(url)

@@ -7,16 +7,14 @@ deliveries per event id and answers from a script (e.g. 500, 500, then 200).
 
 from __future__ import annotations
 
-import socket
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import pytest
-import uvicorn
 from standardwebhooks import Webhook
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -87,29 +85,13 @@ class Receiver:
         return Response(status_code=status)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(serve_in_thread: Callable[..., AbstractContextManager[int]]) -> Iterator[Receiver]:
     state = Receiver()
     app = Starlette(routes=[Route("/hook/{name}", state.handle, methods=["POST"])])
-    state.port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=state.port, log_level="warning", lifespan="off")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline, "receiver did not start"
-        time.sleep(0.01)
-    yield state
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serve_in_thread(app, lifespan="off") as port:
+        state.port = port
+        yield state
 
 
 @pytest.fixture
