@@ -22,7 +22,7 @@ Protocol (issue 3, fixed so that anyone can reproduce a figure):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -132,7 +132,6 @@ def run_backtest(
         met_mode=config.met_mode,
         max_lead=config.max_lead,
         lead_days=tuple(config.lead_days),
-        issue_hours=(config.issue_hour,),
     )
     cutoff = train_cutoff(config.train_end, config.timezone)
     step("reading training stations")
@@ -153,8 +152,8 @@ def run_backtest(
         )
         if not len(issues):
             continue
-        hourly, daily = forecast_series(model, series, issues)
         history = truncate_series(series, cutoff)
+        hourly, daily = forecast_series(model, series, issues)
         hourly_cases.append(_hourly_cases(station, series, history, hourly))
         daily_cases.append(_daily_cases(station, series, history, daily))
     if not daily_cases:
@@ -232,10 +231,8 @@ def _daily_cases(
 def hourly_climatology(history: PointSeries) -> pd.Series:
     """Mean PM2.5 (µg/m³) by (local month, local hour) over the series."""
     local = history.local()
-    values = pd.Series(
-        history.series("pm25"), index=pd.MultiIndex.from_arrays([local.month, local.hour])
-    )
-    return values.groupby(level=[0, 1]).mean()
+    index = pd.MultiIndex.from_arrays([local.month, local.hour])
+    return pd.Series(history.series("pm25"), index=index).groupby(level=[0, 1]).mean()
 
 
 def daily_climatology(
@@ -306,7 +303,7 @@ def score_backtest(
     for lead, rows in hourly.groupby("lead"):
         observed = rows["observed"].to_numpy()
         blocks = hourly_blocks[rows.index.to_numpy()]
-        entry = {
+        entry: dict[str, Any] = {
             "n": len(rows),
             "rmse": vf.rmse(rows["p50"].to_numpy(), observed),
             "rmse_persistence": vf.rmse(rows["persistence"].to_numpy(), observed),
@@ -478,8 +475,3 @@ def predictions_frame(hourly: pd.DataFrame, daily: pd.DataFrame) -> pd.DataFrame
         pd.DatetimeIndex(frame["issue_time"]).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
     )
     return frame[list(PREDICTION_COLUMNS)].reset_index(drop=True)
-
-
-def reported_leads(values: Sequence[int]) -> list[str]:
-    """Lead keys as metrics.json spells them."""
-    return [str(v) for v in values]

@@ -82,6 +82,13 @@ class PointSeries:
             self.values[name] = _derived(self, name)
         return self.values[name]
 
+    def set(self, name: str, values: np.ndarray) -> None:
+        """Add or replace an hourly input (dropping any cached window sums of it)."""
+        if len(values) != len(self):
+            raise ValueError(f"{name}: {len(values)} values for an axis of {len(self)} hours")
+        self.values[name] = np.asarray(values, dtype=float)
+        self._cumulative.pop(name, None)
+
     def at(self, name: str, positions: np.ndarray) -> np.ndarray:
         """Values at ``positions`` (NaN outside the axis)."""
         data = self.series(name)
@@ -307,8 +314,10 @@ def issue_features(series: PointSeries, issue: np.ndarray) -> dict[str, np.ndarr
     6-hour trend, the last valid value within 24 h and hours since PM2.5 was last below
     35 µg/m³. Other pollutants: value at issue and 24 h mean; PM2.5/PM10 ratio (a
     secondary-aerosol signal). Weather at issue (°C, %, hPa, m/s, m), its 24 h change,
-    24 h means of wind and humidity, rain over 24 h (mm), hours since the last northerly
-    clean-out, stagnant hours in the last 24 h, ventilation (m²/s). Local issue hour.
+    the pressure tendency over 3, 6 and 12 h (hPa), temperature, dew point and pressure
+    relative to their 30-day mean, 24 h means of wind and humidity, rain over 24 h (mm),
+    hours since the last northerly clean-out, stagnant hours in the last 24 h,
+    ventilation (m²/s). Local issue hour.
     """
     i = np.asarray(issue, dtype=np.int64)
     end = i + 1
@@ -471,7 +480,7 @@ def daily_target_features(
 
 
 def hourly_design(
-    series: PointSeries, issue: np.ndarray, leads: Sequence[int], met_mode: MetMode
+    series: PointSeries, issue: np.ndarray, leads: Sequence[int] | np.ndarray, met_mode: MetMode
 ) -> pd.DataFrame:
     """Hourly design matrix: one row per (issue, lead), issue-major.
 

@@ -131,7 +131,7 @@ def station_met_dataset(
         "sp": column("pres"),
         "tp": column("rain"),
     }
-    point_index = pd.Index(points).get_indexer(frame["station"])
+    point_index = pd.Index(points).get_indexer(pd.Index(frame["station"]))
     time_index = axis.get_indexer(utc.floor("h"))
     data_vars = {}
     for name in STATION_MET_VARIABLES:
@@ -141,6 +141,6 @@ def station_met_dataset(
         data_vars[name] = (("point", "time"), grid, {"units": UNITS[name]})
     return xr.Dataset(
         data_vars,
-        coords={"point": np.array(points, dtype=object), "time": axis.to_numpy()},
+        coords={"point": np.array(points, dtype=object), "time": axis.to_numpy("datetime64[ns]")},
         attrs={"source": "station observations", "missing_variables": "blh"},
     )

@@ -1,0 +1,1 @@
+"""Forecast models and backtests on the command line (`hazewarn model`, `backtest`)."""
