@@ -105,7 +105,9 @@ class Policy:
     ``auto_levels``: levels issued without a duty officer; others are proposed.
     ``downgrade_runs`` / ``downgrade_hours``: a downgrade (or the cancellation of a
     warning not yet in force) needs this many consecutive lower runs spanning at least
-    this many hours (2 runs, 12 h).
+    this many hours (2 runs, 36 h: with one run a day that is three runs over two days,
+    so one low daily run between high ones does not flap the level; chosen on a replay of
+    the training year 2015-03..2016-02, bench/warning_replay.py).
     ``issue_horizon_hours``: a chain whose first day starts further ahead than this waits
     for a later run (48; None: issue on first sight). 48 h = the lead time plus one
     daily run interval: with runs at least daily, some run sees the first day between
@@ -118,7 +120,7 @@ class Policy:
     merge_gap_hours: float = 36
     auto_levels: frozenset[Level] = frozenset(LEVELS)
     downgrade_runs: int = 2
-    downgrade_hours: float = 12
+    downgrade_hours: float = 36
     issue_horizon_hours: float | None = 48
 
     def __post_init__(self) -> None:

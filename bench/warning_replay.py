@@ -450,9 +450,10 @@ def report(outcomes: list[Outcome], source: str, runs: int) -> str:
         "Replay of the test year (2016-03-01 to 2017-02-25, one run a day at 12:00 local) for "
         "the Beijing test stations Tiantan, Wanliu and Wanshouxigong (city = their mean), "
         "through the pure `alerts` lifecycle with Beijing's plan (`beijing-2016`, 24 h lead, "
-        "36 h lift, 36 h merge gap, default downgrade damping; every proposal counted as "
-        "approved at once). Forecasts: " + source + " (with `history` no weather "
-        "forecast beyond the issue time is used). Path: observed days of an ongoing warning and "
+        "36 h lift, 36 h merge gap, downgrade after lower runs spanning ≥ 36 h; every "
+        "proposal counted as approved at once). Forecasts: " + source + " (with `history` no "
+        "weather forecast beyond the issue time is used). Path: observed days of an ongoing "
+        "warning and "
         "today (observed hours + hourly forecast), then the daily forecasts D+1..D+3. "
         "Observed daily AQI: PM2.5 sub-index of the city mean, days with ≥ 20 valid hours. "
         "Command: `.venv/bin/python bench/warning_replay.py [--predictions preds.csv]`.",

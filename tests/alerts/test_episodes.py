@@ -159,19 +159,33 @@ def test_oscillating_runs_keep_the_higher_level() -> None:
     assert chain.state is not None and chain.state.level == ORANGE
 
 
-def test_downgrade_needs_two_consecutive_lower_runs_over_12_hours() -> None:
+def test_downgrade_needs_consecutive_lower_runs_over_36_hours() -> None:
     chain = Chain()
     chain.feed(at(0, 2), ev(0, 100, 100, 250, 320, 250, 100))
     yellow = ev(0, 100, 100, 250, 260, 100)
     assert chain.feed(at(0, 8), yellow).transitions == ()  # 1 lower run
-    assert chain.feed(at(0, 14), yellow).transitions == ()  # 2 runs but only 6 h
-    (tr,) = chain.feed(at(0, 20), yellow).transitions  # 3 runs, 12 h
+    assert chain.feed(at(0, 20), yellow).transitions == ()  # 2 runs but only 12 h
+    assert chain.feed(at(1, 8), yellow).transitions == ()  # 3 runs, 24 h: one day is not enough
+    (tr,) = chain.feed(at(1, 20), yellow).transitions  # 4 runs, 36 h
     assert (
         tr.kind == Kind.DOWNGRADED
         and tr.public
         and (tr.level_before, tr.level_after) == (ORANGE, YELLOW)
     )
-    assert "3" in tr.reason_en and "12 h" in tr.reason_en
+    assert "4" in tr.reason_en and "36 h" in tr.reason_en
+
+
+def test_daily_runs_alternating_levels_do_not_flap() -> None:
+    """One run a day: a single lower day between higher ones never downgrades."""
+    chain = Chain()
+    orange = ev(0, 100, 100, 250, 320, 250, 100)
+    yellow = ev(0, 100, 100, 250, 260, 100)
+    chain.feed(at(0, 12), orange)
+    assert chain.feed(at(1, 12), yellow).transitions == ()
+    assert chain.feed(at(2, 12), yellow).transitions == ()  # 2 runs, 24 h: was a downgrade
+    assert chain.feed(at(3, 12), orange).transitions == ()  # back up: nothing to announce
+    assert chain.state is not None
+    assert chain.state.level == ORANGE
 
 
 def test_downgrade_goes_to_the_highest_of_the_lower_runs() -> None:
@@ -463,7 +477,7 @@ def test_rejected_upgrade_is_not_proposed_again() -> None:
 
 
 def test_issued_warning_not_in_force_is_cancelled_after_damping() -> None:
-    chain = Chain()
+    chain = Chain(Policy(downgrade_hours=12))  # the default 36 h outlasts this warning's lead
     chain.feed(at(0), ev(0, 100, 100, 250, 260, 100))
     clean = ev(0, 100, 100, 150, 120, 100)
     assert chain.feed(at(0, 14), clean).transitions == ()  # one lower run: keep
