@@ -298,8 +298,9 @@ def forecast_points(
     total = len(chosen)
     if progress is not None:
         progress("predict", 0, total)
-    # One thread: each point's prediction is a few hundred rows, far too small for
-    # OpenMP to pay off, and on a busy machine its spinning threads cost 5-20x the time.
+    # One thread: a batch's prediction is a few thousand rows, too small for OpenMP to
+    # pay off, and on a busy machine its spinning threads cost 5-20x the time (measured
+    # when points were predicted one by one).
     with threadpool_limits(1):
         for start in range(0, total, batch):
             rows = slice(start, start + batch)
@@ -391,21 +392,28 @@ def _forecast_rows(
     values: dict[str, np.ndarray],
     issue: pd.Timestamp,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """`forecasting.model.forecast_series` for each point (row ``i`` of every array in
-    ``values`` is point ``i``), labelled and timed as `predict_for_points` does."""
+    """Forecasts of the points (row ``i`` of every array in ``values`` is point ``i``)
+    through `forecasting.model.forecast_many`, labelled and timed as `predict_for_points`
+    does.
+
+    One `forecast_many` call for all the points: features are built per point, but each
+    estimator is evaluated once on the stacked rows of every point, not once per point
+    (the trees' per-call overhead was most of a point's prediction time).
+    """
     from forecasting.features import PointSeries
-    from forecasting.model import forecast_series
+    from forecasting.model import forecast_many
 
     if points.empty:
         return _empty(HOURLY_COLUMNS), _empty(DAILY_COLUMNS)
     position = int((issue - axis[0]) / pd.Timedelta(hours=1))
     issues = np.array([position])
-    hourly_frames, daily_frames = [], []
-    for row, tz in enumerate(points["tz"]):
-        series = PointSeries(times=axis, values={k: v[row] for k, v in values.items()}, tz=tz)
-        hourly, daily = forecast_series(model, series, issues)
-        hourly_frames.append(hourly)
-        daily_frames.append(daily)
+    items = [
+        (PointSeries(times=axis, values={k: v[row] for k, v in values.items()}, tz=tz), issues)
+        for row, tz in enumerate(points["tz"])
+    ]
+    frames = forecast_many(model, items)
+    hourly_frames = [hourly for hourly, _ in frames]
+    daily_frames = [daily for _, daily in frames]
     # Label and time the rows once for all points.
     hourly = pd.concat(hourly_frames, ignore_index=True)
     daily = pd.concat(daily_frames, ignore_index=True)

@@ -175,6 +175,22 @@ def test_the_batched_predictor_matches_predict_for_points(
     pd.testing.assert_frame_equal(ours[1], theirs[1][ours[1].columns], check_dtype=False)
 
 
+def test_points_predicted_together_get_what_each_gets_alone(
+    tmp_path: Path, model: ForecastModel, history: pd.DataFrame
+) -> None:
+    # Different zones give the points different local issue hours, hence different
+    # numbers of internal leads: the stacked prediction must still split them correctly.
+    points = POINTS.assign(tz=["Asia/Shanghai", "Asia/Kathmandu"])
+    grid = write_grid(tmp_path / "g.nc")
+    together = forecast_points(grid, points, history, model, ISSUE)
+    apart = forecast_points(grid, points, history, model, ISSUE, batch=1)
+    pd.testing.assert_frame_equal(together.hourly, apart.hourly)
+    pd.testing.assert_frame_equal(together.daily, apart.daily)
+    alone = forecast_points(grid, points.iloc[[1]], history, model, ISSUE)
+    tianjin = together.daily[together.daily["point"] == "tianjin"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(tianjin, alone.daily)
+
+
 def test_a_coarser_grid_is_interpolated_to_hours(tmp_path: Path) -> None:
     hourly, _ = sample_met(write_grid(tmp_path / "h.nc"), POINTS, ISSUE, 72)
     three, summary = sample_met(
