@@ -790,9 +790,9 @@ def reading(results: list[DatabaseResult]) -> list[str]:
         f"({list_kb / max(1, active):.1f} KB each: every warning carries its plan's actions "
         "in both languages), so the bare endpoint's JSON encoding alone costs the CPU shown "
         "in its row; ours adds fetching the rows (two statements, the JSON `payload` of each "
-        "decoded), a pydantic `WarningRead` with an `EventActionRead` per action built by "
-        "`views.warning_read`, and FastAPI's serialisation of the response model (a profile "
-        "put these at roughly one half, one third and one sixth of the endpoint's time).",
+        "decoded, about half of the endpoint's time), one validation of the whole answer "
+        "(`views.warning_list`; actions stay the stored dicts) and FastAPI's serialisation "
+        "of the response.",
         "",
     ]
     for result in results:
