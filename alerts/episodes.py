@@ -420,7 +420,7 @@ def _window_text(state: EpisodeState) -> tuple[str, str]:
 # --- building transitions -------------------------------------------------------------------
 
 
-def _transition(
+def make_transition(
     before: EpisodeState | None,
     after: EpisodeState,
     kind: Kind,
@@ -430,7 +430,10 @@ def _transition(
     public: bool,
     lead_hours: float | None = None,
     late: bool = False,
+    run_id: str | None = None,
 ) -> Transition:
+    """The transition from ``before`` to ``after``; ``run_id`` overrides the state's run
+    (a regional notice names its own)."""
     return Transition(
         episode_id=after.episode_id,
         kind=kind,
@@ -441,7 +444,7 @@ def _transition(
         level_after=after.level,
         proposed_level_before=before.pending.level if before and before.pending else None,
         proposed_level_after=after.pending.level if after.pending else None,
-        run_id=after.run_id,
+        run_id=after.run_id if run_id is None else run_id,
         plan_version=after.plan_version,
         actor=actor,
         reason_zh=reason[0],
@@ -464,7 +467,9 @@ def _system_decision(
     public: bool,
 ) -> Decision:
     """A decision of the system (not an officer) with one transition, ``before`` to ``after``."""
-    return Decision((_transition(before, after, kind, at, SYSTEM, reason, public=public),), after)
+    return Decision(
+        (make_transition(before, after, kind, at, SYSTEM, reason, public=public),), after
+    )
 
 
 def _reset_lower(state: EpisodeState) -> EpisodeState:
@@ -629,7 +634,7 @@ def _open(
     )
     return Decision(
         (
-            _transition(
+            make_transition(
                 before, issued, Kind.ISSUED, t, SYSTEM, reason, True, lead_hours=lead, late=late
             ),
         ),
@@ -727,7 +732,7 @@ def _step_active(
                 f"Forecast back at {current.name_en}; the waiting downgrade is withdrawn.",
             )
             transitions.append(
-                _transition(before, working, Kind.WITHDRAWN, t, SYSTEM, reason, public=False)
+                make_transition(before, working, Kind.WITHDRAWN, t, SYSTEM, reason, public=False)
             )
     else:
         # Lower (or no level): count consecutive lower runs; act only when damped.
@@ -763,7 +768,7 @@ def _step_active(
                 f"Forecast episode longer: {window_en}.",
             )
             transitions.append(
-                _transition(before, working, Kind.EXTENDED, t, SYSTEM, reason, public=True)
+                make_transition(before, working, Kind.EXTENDED, t, SYSTEM, reason, public=True)
             )
     return Decision(tuple(transitions), working)
 
@@ -934,7 +939,7 @@ def _by_hand(
     public = public or (kind == Kind.CANCELLED and before.is_active)
     action_zh, action_en = _ACTION_TEXT[kind]
     texts = (f"{action_zh}（{actor}）：{reason}", f"{action_en} ({actor}): {reason}")
-    transition = _transition(
+    transition = make_transition(
         before, after, kind, at, actor, texts, public, lead_hours=lead_hours, late=late
     )
     return Decision((transition,), after)

@@ -34,6 +34,7 @@ from alerts.episodes import (
     Status,
     Transition,
     local_day,
+    make_transition,
 )
 from alerts.levels import Level, max_level
 
@@ -98,25 +99,9 @@ def _transition(
     reason: tuple[str, str],
     public: bool,
 ) -> Transition:
-    return Transition(
-        episode_id=after.episode_id,
-        kind=kind,
-        at=at,
-        status_before=before.status if before else None,
-        status_after=after.status,
-        level_before=before.level if before else None,
-        level_after=after.level,
-        proposed_level_before=before.pending.level if before and before.pending else None,
-        proposed_level_after=after.pending.level if after.pending else None,
-        run_id=notice.run_id,
-        plan_version=after.plan_version,
-        actor=notice.issuer,
-        reason_zh=reason[0],
-        reason_en=reason[1],
-        public=public,
-        drill=after.drill,
-        effective_from=after.effective_from,
-        valid_until=after.valid_until,
+    """A transition made by the regional issuer, under the notice's run."""
+    return make_transition(
+        before, after, kind, at, notice.issuer, reason, public, run_id=notice.run_id
     )
 
 
