@@ -162,47 +162,9 @@ def plan_files(folder: Path) -> tuple[list[Path], int]:
 def store_run(session: Any, issued_at: datetime, days: dict[str, dict[Any, float]]) -> int:
     """A complete forecast run whose hourly p90 is the day's PM2.5 of ``days`` (clean
     elsewhere, 30 µg/m³), p50 70 % of it; returns its id (flushed)."""
-    from zoneinfo import ZoneInfo
+    from app.forecast_runs.service import store_scenario_run
 
-    from sqlalchemy import insert
-
-    from app.forecast_runs.models import ForecastHourly, ForecastRun
-
-    zone = ZoneInfo("Asia/Shanghai")
-    run = ForecastRun(
-        issued_at=issued_at,
-        created_at=issued_at,
-        model_version="bench",
-        model_path="bench.joblib",
-        model_sha256="0" * 64,
-        inputs={},
-        status="complete",
-        drill=False,
-        max_lead_h=FORECAST_HOURS,
-        city_count=len(days),
-        city_counts={},
-    )
-    session.add(run)
-    session.flush()
-    rows = []
-    for city, by_day in days.items():
-        for lead in range(1, FORECAST_HOURS + 1):
-            valid = issued_at + timedelta(hours=lead)
-            value = by_day.get(valid.astimezone(zone).date(), 30.0)
-            rows.append(
-                {
-                    "run_id": run.id,
-                    "city_code": city,
-                    "valid_time": valid,
-                    "lead_h": lead,
-                    "p10": value * 0.5,
-                    "p50": value * 0.7,
-                    "p90": value,
-                }
-            )
-    session.execute(insert(ForecastHourly), rows)
-    session.flush()
-    return int(run.id)
+    return store_scenario_run(session, issued_at, days, hours=FORECAST_HOURS, model_version="bench")
 
 
 def episode(

@@ -18,7 +18,7 @@ Functions take a `Session` and plain values and never commit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -360,6 +360,61 @@ def _insert_rows(session: Session, run_id: int, hourly: pd.DataFrame, daily: pd.
         session.execute(insert(ForecastHourly), hourly_rows)
     if daily_rows:
         session.execute(insert(ForecastDaily), daily_rows)
+
+
+def store_scenario_run(
+    session: Session,
+    issued_at: datetime,
+    days: Mapping[str, Mapping[date, float]],
+    *,
+    hours: int = 144,
+    timezone: str = "Asia/Shanghai",
+    default_pm25: float = 30.0,
+    drill: bool = False,
+    model_version: str = "scenario",
+) -> int:
+    """Store a complete forecast run written from a scenario rather than a model.
+
+    Per city in ``days``, the hourly p90 for the ``hours`` after ``issued_at`` is the PM2.5
+    (µg/m³) given for that local day (``default_pm25`` on days not given), p50 = 0.7 × p90
+    and p10 = 0.5 × p90. For drills, benchmarks and tests of the warning chain. Flushed, not
+    committed; returns the run id.
+    """
+    zone = ZoneInfo(timezone)
+    run = ForecastRun(
+        issued_at=issued_at,
+        created_at=issued_at,
+        model_version=model_version,
+        model_path=f"{model_version}.joblib",
+        model_sha256="0" * 64,
+        inputs={"scenario": True},
+        status="complete",
+        drill=drill,
+        max_lead_h=hours,
+        city_count=len(days),
+        city_counts={},
+    )
+    session.add(run)
+    session.flush()
+    rows = []
+    for city, by_day in days.items():
+        for lead in range(1, hours + 1):
+            valid = issued_at + timedelta(hours=lead)
+            value = by_day.get(valid.astimezone(zone).date(), default_pm25)
+            rows.append(
+                {
+                    "run_id": run.id,
+                    "city_code": city,
+                    "valid_time": valid,
+                    "lead_h": lead,
+                    "p10": value * 0.5,
+                    "p50": value * 0.7,
+                    "p90": value,
+                }
+            )
+    session.execute(insert(ForecastHourly), rows)
+    session.flush()
+    return int(run.id)
 
 
 def pm25_aqi(pm25_daily_mean: float, day: date) -> int | None:

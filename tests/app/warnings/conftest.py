@@ -16,13 +16,12 @@ from types import ModuleType
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 from app.auth.service import create_key
 from app.cities.service import sync_registry
 from app.database import get_sessionmaker, session_scope
-from app.forecast_runs.models import ForecastHourly, ForecastRun
+from app.forecast_runs.service import store_scenario_run
 from app.observations.models import Observation
 from app.plans.service import load_plan_files
 from app.stations.models import Station
@@ -67,40 +66,15 @@ def make_run(
 ) -> int:
     """Store a forecast run: per city, hourly p90 = the day's PM2.5 (µg/m³, default clean)
     for the ``hours`` after ``issued_at``. Returns the run id (flushed, not committed)."""
-    run = ForecastRun(
-        issued_at=issued_at,
-        created_at=issued_at,
-        model_version="test",
-        model_path="test.joblib",
-        model_sha256="0" * 64,
-        inputs={},
-        status="complete",
+    return store_scenario_run(
+        session,
+        issued_at,
+        days,
+        hours=hours,
+        default_pm25=CLEAN,
         drill=drill,
-        max_lead_h=hours,
-        city_count=len(days),
-        city_counts={},
+        model_version="test",
     )
-    session.add(run)
-    session.flush()
-    rows = []
-    for city, by_day in days.items():
-        for lead in range(1, hours + 1):
-            valid = issued_at + timedelta(hours=lead)
-            value = by_day.get(valid.astimezone(ZONE).date(), CLEAN)
-            rows.append(
-                {
-                    "run_id": run.id,
-                    "city_code": city,
-                    "valid_time": valid,
-                    "lead_h": lead,
-                    "p10": value * 0.5,
-                    "p50": value * 0.7,
-                    "p90": value,
-                }
-            )
-    session.execute(insert(ForecastHourly), rows)
-    session.flush()
-    return run.id
 
 
 def add_observations(
