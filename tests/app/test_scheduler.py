@@ -109,7 +109,7 @@ def _issued_beijing_warning(now: datetime) -> int:
     evaluation, and a duty officer approving the proposal at ``now``: the warning's id."""
     from app.cities.service import sync_registry
     from app.database import session_scope
-    from app.forecast_runs.models import ForecastHourly, ForecastRun
+    from app.forecast_runs.service import store_scenario_run
     from app.plans.service import load_plan_files
     from app.warnings.models import CityWarning
     from app.warnings.service import Actor, approve, evaluate_run
@@ -119,33 +119,9 @@ def _issued_beijing_warning(now: datetime) -> int:
     with session_scope() as session:
         sync_registry(session)
         load_plan_files(session, [PLANS_DIR / "110000-beijing.yaml"], now)
-        run = ForecastRun(
-            issued_at=issued,
-            created_at=now,
-            model_version="scheduler-test",
-            model_path="/dev/null",
-            model_sha256="0" * 64,
-            inputs={},
-            max_lead_h=96,
-            city_count=1,
-            city_counts={},
-        )
-        session.add(run)
-        session.flush()
-        session.add_all(
-            ForecastHourly(
-                run_id=run.id,
-                city_code="110000",
-                valid_time=issued + timedelta(hours=lead),
-                lead_h=lead,
-                p10=220.0,
-                p50=280.0,
-                p90=360.0,
-            )
-            for lead in range(1, 97)
-        )
-        session.flush()
-        evaluate_run(session, run.id, now)
+        # 96 hours at p90 = 360 µg/m³: four days of severe pollution.
+        run_id = store_scenario_run(session, issued, {"110000": {}}, hours=96, default_pm25=360.0)
+        evaluate_run(session, run_id, now)
         proposal = session.query(CityWarning).filter(CityWarning.state == "proposed").one()
         warning = approve(session, proposal.id, Actor("Officer", role="duty_officer"), now)
         return warning.id
