@@ -59,7 +59,13 @@ PREDICTION_COLUMNS: tuple[str, ...] = (
     "warn_75",
     "warn_150",
     "warn_250",
+    "p_gt_75",
+    "p_gt_115",
+    "p_gt_150",
+    "p_gt_250",
 )
+#: Exceedance thresholds (µg/m³) whose calibrated probabilities preds.csv carries.
+PROBABILITY_THRESHOLDS: tuple[float, ...] = (75.0, 115.0, 150.0, 250.0)
 
 Progress = Callable[[str], None]
 
@@ -442,7 +448,8 @@ def predictions_frame(hourly: pd.DataFrame, daily: pd.DataFrame) -> pd.DataFrame
     """preds.csv rows: every forecast made (scored or not), hourly then daily per issue.
 
     ``issue_time`` is ISO 8601 in UTC; ``lead`` is hours (hourly) or days (daily);
-    ``warn_*`` are 0/1 on daily rows and empty on hourly rows.
+    ``warn_*`` are 0/1 and ``p_gt_*`` the calibrated exceedance probabilities of the
+    daily mean on daily rows; both are empty on hourly rows.
     """
     hourly_rows = pd.DataFrame(
         {
@@ -465,6 +472,7 @@ def predictions_frame(hourly: pd.DataFrame, daily: pd.DataFrame) -> pd.DataFrame
             "p50": daily["p50"],
             "p90": daily["p90"],
             **{f"warn_{t:g}": daily[f"warn_{t:g}"].astype("Int64") for t in WARN_THRESHOLDS},
+            **{f"p_gt_{t:g}": daily[f"p_gt_{t:g}"].round(4) for t in PROBABILITY_THRESHOLDS},
         }
     )
     frame = pd.concat([daily_rows, hourly_rows], ignore_index=True)

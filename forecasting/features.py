@@ -1,4 +1,4 @@
-"""Features for PM2.5 forecasts: pure, vectorised functions of one point's hourly series.
+"""Features for PM2.5 forecasts: pure, vectorised functions of points' hourly series.
 
 A forecast is issued at an hour ``i`` (a position on a regular hourly UTC axis) and
 looks at two kinds of input:
@@ -17,6 +17,13 @@ hPa, wind m/s, precipitation mm/h (sums in mm), boundary-layer height m, times h
 Design matrices come out as DataFrames whose columns are the feature names; a model
 stores the list it was trained with and reindexes (missing → NaN, which the gradient
 boosting estimators handle natively).
+
+A `PointSeries` holds one point (arrays of shape ``(hours,)``) or a batch of points that
+share the axis and the time zone (arrays ``(points, hours)``, as a forecast run builds
+them). Every feature function works on both through the same code: positions index the
+last (hour) axis, so a batch gives one row of results per point, equal to what each
+point's own series gives (`hourly_batch` / `daily_batch` build the operational design for
+a whole batch at one issue hour).
 """
 
 from __future__ import annotations
@@ -66,6 +73,12 @@ class PointSeries:
     pollutant (`POLLUTANT_COLUMNS`) and canonical met (`MET_COLUMNS`) names to float
     arrays of the same length (NaN = missing; absent names read as all-NaN). ``tz`` is the
     IANA zone of the point's city, which defines its local calendar.
+
+    A batch of points sharing the axis and the zone is the same object with arrays of
+    shape ``(points, hours)``: positions always index the hour axis (the last), and the
+    results gain a leading points axis. Row ``p`` of every result equals the result for
+    the series made of row ``p`` alone (window sums accumulate along each row in the same
+    order).
     """
 
     times: pd.DatetimeIndex
@@ -76,6 +89,13 @@ class PointSeries:
     def __len__(self) -> int:
         return len(self.times)
 
+    @property
+    def rows(self) -> tuple[int, ...]:
+        """``()`` for one point, ``(points,)`` for a batch."""
+        for data in self.values.values():
+            return tuple(np.shape(data)[:-1])
+        return ()
+
     def series(self, name: str) -> np.ndarray:
         """The hourly values of ``name`` (all-NaN when the input did not have it)."""
         if name not in self.values:
@@ -84,8 +104,10 @@ class PointSeries:
 
     def set(self, name: str, values: np.ndarray) -> None:
         """Add or replace an hourly input (dropping any cached window sums of it)."""
-        if len(values) != len(self):
-            raise ValueError(f"{name}: {len(values)} values for an axis of {len(self)} hours")
+        if np.shape(values)[-1] != len(self):
+            raise ValueError(
+                f"{name}: {np.shape(values)[-1]} values for an axis of {len(self)} hours"
+            )
         self.values[name] = np.asarray(values, dtype=float)
         self._cumulative.pop(name, None)
 
@@ -93,9 +115,9 @@ class PointSeries:
         """Values at ``positions`` (NaN outside the axis)."""
         data = self.series(name)
         positions = np.asarray(positions)
-        inside = (positions >= 0) & (positions < len(data))
-        out = np.full(positions.shape, np.nan)
-        out[inside] = data[positions[inside]]
+        inside = (positions >= 0) & (positions < data.shape[-1])
+        out = np.full((*data.shape[:-1], *positions.shape), np.nan)
+        out[..., inside] = data[..., positions[inside]]
         return out
 
     def window_sum_count(
@@ -105,15 +127,16 @@ class PointSeries:
         if name not in self._cumulative:
             data = self.series(name)
             valid = ~np.isnan(data)
-            sums = np.concatenate([[0.0], np.cumsum(np.where(valid, data, 0.0))])
-            counts = np.concatenate([[0], np.cumsum(valid)])
+            zero = np.zeros((*data.shape[:-1], 1))
+            sums = np.concatenate([zero, np.cumsum(np.where(valid, data, 0.0), axis=-1)], axis=-1)
+            counts = np.concatenate([zero.astype(np.int64), np.cumsum(valid, axis=-1)], axis=-1)
             self._cumulative[name] = (sums, counts)
         sums, counts = self._cumulative[name]
         n = len(self)
         lo = np.clip(np.asarray(start), 0, n)
         hi = np.clip(np.asarray(end), 0, n)
         hi = np.maximum(hi, lo)
-        return sums[hi] - sums[lo], (counts[hi] - counts[lo]).astype(float)
+        return sums[..., hi] - sums[..., lo], (counts[..., hi] - counts[..., lo]).astype(float)
 
     def window_mean(
         self, name: str, start: np.ndarray, end: np.ndarray, min_count: int = 1
@@ -127,10 +150,12 @@ class PointSeries:
         self, name: str, start: np.ndarray, length: int, kind: Literal["max", "min"]
     ) -> np.ndarray:
         """Max or min over the ``length`` hours from ``start`` (NaN when none valid)."""
-        data = np.concatenate([np.full(length, np.nan), self.series(name), np.full(length, np.nan)])
+        series = self.series(name)
+        pad = np.full((*series.shape[:-1], length), np.nan)
+        data = np.concatenate([pad, series, pad], axis=-1)
         offsets = np.asarray(start)[..., None] + np.arange(length) + length
-        offsets = np.clip(offsets, 0, len(data) - 1)
-        block = data[offsets]
+        offsets = np.clip(offsets, 0, data.shape[-1] - 1)
+        block = data[..., offsets]
         with np.errstate(all="ignore"):
             valid = ~np.isnan(block)
             filler = -np.inf if kind == "max" else np.inf
@@ -145,9 +170,9 @@ class PointSeries:
             flag = self.series(flag_name) > 0.5
             index = np.arange(len(self), dtype=float)
             last = np.where(flag, index, -np.inf)
-            self.values[key] = np.maximum.accumulate(last) if len(last) else last
+            self.values[key] = np.maximum.accumulate(last, axis=-1) if len(self) else last
         positions = np.clip(np.asarray(positions), 0, len(self) - 1)
-        since = positions - self.values[key][positions]
+        since = positions - self.values[key][..., positions]
         return np.minimum(since, HOURS_SINCE_CAP)
 
     def local(self) -> pd.DatetimeIndex:
@@ -156,6 +181,11 @@ class PointSeries:
             self.__dict__["_local"] = self.times.tz_convert(self.tz)
         local: pd.DatetimeIndex = self.__dict__["_local"]
         return local
+
+    def local_hour(self, positions: np.ndarray) -> np.ndarray:
+        """Local hour (0–23, float) at positions on the axis (clipped to it)."""
+        inside = np.clip(np.asarray(positions), 0, len(self) - 1)
+        return np.asarray(self.local()[inside].hour, dtype=float)
 
     def position_of(self, instants: pd.DatetimeIndex) -> np.ndarray:
         """Axis positions of UTC instants (may fall outside 0..len-1)."""
@@ -166,10 +196,10 @@ class PointSeries:
 def _derived(series: PointSeries, name: str) -> np.ndarray:
     """Hourly flags and products computed from the canonical columns."""
     values = series.values
-    n = len(series)
+    shape = (*series.rows, len(series))
 
     def get(column: str) -> np.ndarray:
-        return values[column] if column in values else np.full(n, np.nan)
+        return values[column] if column in values else np.full(shape, np.nan)
 
     if name == "clean_out":
         # NaN wind → not a clean-out: an unknown hour must not reset the stagnation clock.
@@ -190,7 +220,7 @@ def _derived(series: PointSeries, name: str) -> np.ndarray:
         return get("t2m") - get("d2m")
     if name == "pm25_clean":
         return (get("pm25") < CLEAN_PM25).astype(float)
-    return np.full(n, np.nan)
+    return np.full(shape, np.nan)
 
 
 def point_series(
@@ -357,7 +387,7 @@ def issue_features(series: PointSeries, issue: np.ndarray) -> dict[str, np.ndarr
     out["met0_hours_since_clean_out"] = series.hours_since("clean_out", i)
     out["met0_stagnant24"] = series.window_sum_count("stagnant", end - 24, end)[0]
     out["met0_ventilation"] = series.at("ventilation", i)
-    out["issue_hour"] = np.asarray(series.local()[np.clip(i, 0, len(series) - 1)].hour, float)
+    out["issue_hour"] = series.local_hour(i)
     return out
 
 
@@ -365,14 +395,13 @@ def last_valid(series: PointSeries, name: str, issue: np.ndarray, within: int) -
     """The last non-missing value at or before each issue position, looking back at most
     ``within`` hours (NaN if none). This is the hourly persistence forecast."""
     data = series.series(name)
-    index = np.arange(len(data), dtype=float)
-    last = np.maximum.accumulate(np.where(~np.isnan(data), index, -np.inf))
-    i = np.clip(np.asarray(issue), 0, len(data) - 1)
-    found = last[i]
+    index = np.arange(data.shape[-1], dtype=float)
+    last = np.maximum.accumulate(np.where(~np.isnan(data), index, -np.inf), axis=-1)
+    i = np.clip(np.asarray(issue), 0, data.shape[-1] - 1)
+    found = last[..., i]
     ok = np.isfinite(found) & (i - found <= within)
-    out = np.full(i.shape, np.nan)
-    out[ok] = data[found[ok].astype(np.int64)]
-    return out
+    picked = np.take_along_axis(data, np.where(ok, found, 0.0).astype(np.int64), axis=-1)
+    return np.where(ok, picked, np.nan)
 
 
 def hourly_target_features(
@@ -540,6 +569,68 @@ def daily_design(
     if met_mode == "perfect":
         columns.update(daily_target_features(series, issue_rep, start, end))
     return pd.DataFrame(columns)
+
+
+def hourly_batch(
+    series: PointSeries,
+    issue: int,
+    leads: Sequence[int] | np.ndarray,
+    met_mode: MetMode,
+    base: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """`hourly_design` for a batch of points (a `PointSeries` with ``(points, hours)``
+    arrays) issued at one axis position: the same columns, each of shape ``(points,
+    leads)`` (read-only broadcast views: the issue features repeat along the leads, the
+    calendar along the points). Row ``p`` equals ``hourly_design`` of point ``p`` alone.
+    ``base``: the issue features at ``issue`` if already computed (`issue_features`).
+    """
+    _check_mode(met_mode)
+    i = np.array([issue], dtype=np.int64)
+    lead = np.asarray(list(leads), dtype=np.int64)
+    issue_rep = np.repeat(i, len(lead))
+    target = issue_rep + lead
+    columns: dict[str, np.ndarray] = {
+        "issue_pos": issue_rep,
+        "target_pos": target,
+        "lead": lead.astype(float),
+    }
+    columns.update(calendar_features(_local_at(series, target)))
+    columns.update(base if base is not None else issue_features(series, i))
+    if met_mode == "perfect":
+        columns.update(hourly_target_features(series, issue_rep, target))
+    shape = (*series.rows, len(lead))
+    return {name: np.broadcast_to(values, shape) for name, values in columns.items()}
+
+
+def daily_batch(
+    series: PointSeries,
+    issue: int,
+    lead_days: Sequence[int],
+    met_mode: MetMode,
+    base: dict[str, np.ndarray] | None = None,
+) -> dict[str, np.ndarray]:
+    """`daily_design` for a batch of points issued at one axis position: the same columns,
+    each of shape ``(points, lead days)`` (read-only broadcast views). The points share
+    the zone, so the local days (``start_pos``, ``end_pos``) are the same for all."""
+    _check_mode(met_mode)
+    i = np.array([issue], dtype=np.int64)
+    ks = list(lead_days)
+    issue_rep, start, end = daily_windows(series, i, ks)
+    columns: dict[str, np.ndarray] = {
+        "issue_pos": issue_rep,
+        "start_pos": start,
+        "end_pos": end,
+        "lead_day": np.asarray(ks, dtype=float),
+        "hours_to_day": (start - issue_rep).astype(float),
+    }
+    cal = calendar_features(_local_at(series, start + 12), prefix="day_")
+    cal.pop("day_hour")
+    columns.update(cal)
+    columns.update(base if base is not None else issue_features(series, i))
+    if met_mode == "perfect":
+        columns.update(daily_target_features(series, issue_rep, start, end))
+    shape = (*series.rows, len(ks))
+    return {name: np.broadcast_to(values, shape) for name, values in columns.items()}
 
 
 def _local_at(series: PointSeries, positions: np.ndarray) -> pd.DatetimeIndex:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from glob import glob
 from pathlib import Path
@@ -214,6 +214,7 @@ def open_grid(
     *,
     chunks: Chunks = None,
     engine: str | None = None,
+    skip: Collection[str] = (),
 ) -> xr.Dataset:
     """Open one or many met grid files and return them in the canonical layout.
 
@@ -225,6 +226,12 @@ def open_grid(
     gives dask arrays (lazy). Several files are always opened lazily with dask and combined
     along ``time`` (``xr.open_mfdataset``; one dask chunk per file unless ``chunks`` says
     otherwise).
+
+    ``skip``: canonical variables the caller does not need (a forecast run skips ``wdir``):
+    they are not derived, and are left out of the result. Their source variables are still
+    checked, so the same files are accepted or refused whatever is skipped; the attribute
+    ``skipped_variables`` lists what the grid has but was not kept (never counted as
+    missing).
 
     Raises :class:`GridError` on a missing file, an unknown format, missing coordinates, a
     variable with unknown units or with no finite value, or a file with no known variable.
@@ -281,7 +288,7 @@ def open_grid(
             raise GridError(f"{sources}: the files do not combine into one dataset")
         raw = raw.sortby("time")
 
-    canonical = _canonical_variables(raw, sources)
+    canonical = _canonical_variables(raw, sources, frozenset(skip))
     canonical.attrs.update(
         {
             "sources": sources,
@@ -682,14 +689,13 @@ def _unit_rule(da: xr.DataArray, canonical: str, where: str) -> UnitRule:
 def _check_not_all_nan(da: xr.DataArray, where: str) -> None:
     """Raise if a field holds no finite value.
 
-    Dask-backed fields are probed on their first and last time step (cheap); only when both
-    are empty is the whole field checked, so large lazy grids are not read here.
+    Fields are probed on their first and last time step (cheap); only when both are empty
+    is the whole field checked, so large lazy grids are not read here and a whole
+    in-memory grid is not scanned.
     """
-    import dask.array
-
-    if isinstance(da.data, dask.array.Array) and "time" in da.dims and da.sizes["time"] > 1:
-        probe = da.isel(time=[0, -1]).notnull().any().compute()
-        if bool(probe):
+    if "time" in da.dims and da.sizes["time"] > 1:
+        probe = da.isel(time=[0, -1]).notnull().any()
+        if bool(probe.compute() if probe.chunks is not None else probe):
             return
     if not bool(da.notnull().any()):
         raise GridError(f"{where}: variable '{da.name}' has no finite value (all NaN)")
@@ -717,7 +723,9 @@ def _grid_field(raw: xr.Dataset, name: str, where: str) -> xr.DataArray:
     return da.drop_vars(extra_coords).transpose("time", *horizontal)
 
 
-def _canonical_variables(raw: xr.Dataset, sources: list[str]) -> xr.Dataset:
+def _canonical_variables(
+    raw: xr.Dataset, sources: list[str], skip: frozenset[str] = frozenset()
+) -> xr.Dataset:
     where = sources[0] if len(sources) == 1 else f"{sources[0]} (+{len(sources) - 1} files)"
     out: dict[str, xr.DataArray] = {}
     used: set[str] = set()
@@ -752,7 +760,11 @@ def _canonical_variables(raw: xr.Dataset, sources: list[str]) -> xr.Dataset:
 
     if raw.attrs.get("layout", "").startswith("WRF"):
         _wrf_derived(raw, out, used, where, reference)
-    _derived(out)
+    skipped = _derived(out, skip)
+    for name in skip & set(out):
+        # Checked and converted above (lazily where possible), but not kept.
+        del out[name]
+        skipped.add(name)
 
     if not out:
         known = sorted({n for names in SOURCE_NAMES.values() for n in names})
@@ -767,7 +779,10 @@ def _canonical_variables(raw: xr.Dataset, sources: list[str]) -> xr.Dataset:
     ds.attrs = {
         "grid": raw.attrs["grid"],
         "layout": raw.attrs.get("layout", ""),
-        "missing_variables": [name for name in CANONICAL_VARIABLES if name not in out],
+        "missing_variables": [
+            name for name in CANONICAL_VARIABLES if name not in out and name not in skipped
+        ],
+        "skipped_variables": [name for name in CANONICAL_VARIABLES if name in skipped],
         "ignored_variables": sorted(str(v) for v in raw.data_vars if v not in used),
         "Conventions": "CF-1.8",
     }
@@ -848,25 +863,35 @@ def wind_direction(u: Any, v: Any) -> Any:
     )
 
 
-def _derived(out: dict[str, xr.DataArray]) -> None:
-    if "rh" not in out and "t2m" in out and "d2m" in out:
+def _derived(out: dict[str, xr.DataArray], skip: frozenset[str] = frozenset()) -> set[str]:
+    """Add the variables derivable from the others; returns those derivable but skipped."""
+    skipped: set[str] = set()
+
+    def wanted(name: str) -> bool:
+        if name in skip:
+            skipped.add(name)
+            return False
+        return True
+
+    if "rh" not in out and "t2m" in out and "d2m" in out and wanted("rh"):
         rh = relative_humidity(out["t2m"], out["d2m"])
         out["rh"] = _finish(rh, "rh", "t2m, d2m", "Magnus (Alduchov & Eskridge 1996)")
-    if "d2m" not in out and "t2m" in out and "rh" in out:
+    if "d2m" not in out and "t2m" in out and "rh" in out and wanted("d2m"):
         d2m = dew_point(out["t2m"], out["rh"].clip(min=0.1))
         out["d2m"] = _finish(d2m, "d2m", "t2m, rh", "inverse Magnus (Alduchov & Eskridge 1996)")
     if "u10" in out and "v10" in out:
-        if "wspd" not in out:
+        if "wspd" not in out and wanted("wspd"):
             out["wspd"] = _finish(
                 wind_speed(out["u10"], out["v10"]), "wspd", "u10, v10", "hypot(u, v)"
             )
-        if "wdir" not in out:
+        if "wdir" not in out and wanted("wdir"):
             out["wdir"] = _finish(
                 wind_direction(out["u10"], out["v10"]),
                 "wdir",
                 "u10, v10",
                 "atan2(-u, -v), degrees from north",
             )
+    return skipped
 
 
 def _wrf_derived(

@@ -711,6 +711,62 @@ def forecast_many(
     return out
 
 
+def forecast_batch(
+    model: ForecastModel, series: PointSeries, issue: int, raw: bool = False
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`forecast_series` for a batch of points issued at one position: the operational path.
+
+    ``series`` is a batch `PointSeries` (arrays ``(points, hours)``: the points share the
+    hourly axis and the time zone) and ``issue`` one position on its axis. The hourly and
+    daily design matrices of every point are built at once over the (point, hour) arrays
+    (`features.hourly_batch` / `daily_batch`), each estimator is evaluated once on all
+    rows, and the frames are assembled and calibrated for all points together.
+
+    Returns the frames of `forecast_series` with a first column ``row`` (the point's row
+    in the batch), point-major; row ``p`` holds exactly what `forecast_series` gives for
+    the one-point series of row ``p`` (a test holds them equal).
+    """
+    if len(series.rows) != 1:
+        raise ValueError("forecast_batch needs a batch series with (points, hours) arrays")
+    n_points = series.rows[0]
+    hour = int(series.local_hour(np.array([issue]))[0])
+    n_leads = internal_leads(model.max_lead, model.lead_days, [hour])
+    n_days = len(model.lead_days)
+    if n_points == 0:
+        hourly, daily = _empty_hourly(), _empty_daily(raw)
+        hourly.insert(0, "row", [])
+        daily.insert(0, "row", [])
+        return hourly, daily
+    base = fx.issue_features(series, np.array([issue], dtype=np.int64))
+    design = fx.hourly_batch(series, issue, np.arange(1, n_leads + 1), model.met_mode, base)
+    days = fx.daily_batch(series, issue, model.lead_days, model.met_mode, base)
+    hourly_q = model.hourly.predict_quantiles(_batch_matrix(design, model.features))
+    direct = model.daily.predict_quantiles(_batch_matrix(days, model.daily_features))
+    cube = hourly_q.reshape(n_points, n_leads, len(QUANTILES))
+    # Point-major rows, as `daily_design` gives them issue-major for one point.
+    day_rows = pd.DataFrame(
+        {name: days[name].ravel() for name in ("issue_pos", "start_pos", "end_pos", "lead_day")}
+    )
+    hourly, daily = _assemble(
+        model, np.full(n_points, issue, dtype=np.int64), n_leads, cube, day_rows, direct, raw
+    )
+    hourly.insert(0, "row", np.repeat(np.arange(n_points), model.max_lead))
+    daily.insert(0, "row", np.repeat(np.arange(n_points), n_days))
+    return hourly, daily
+
+
+def _batch_matrix(columns: Mapping[str, np.ndarray], names: Sequence[str]) -> np.ndarray:
+    """The model inputs ``names`` of a batch design (columns of shape (points, k)) as one
+    (points·k, features) float matrix, point-major; absent columns are NaN (as
+    `_feature_frame` reindexes)."""
+    shape = next(iter(columns.values())).shape
+    matrix = np.full((*shape, len(names)), np.nan)
+    for j, name in enumerate(names):
+        if name in columns:
+            matrix[..., j] = columns[name]
+    return matrix.reshape(-1, len(names))
+
+
 def _assemble(
     model: ForecastModel,
     issues: np.ndarray,
@@ -720,7 +776,9 @@ def _assemble(
     direct: np.ndarray,
     raw: bool,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """One point's hourly and daily frames from its predicted quantiles."""
+    """Hourly and daily frames from predicted quantiles: of one point (a row of ``cube``
+    per issue) or of a batch at one issue (a row per point, `forecast_batch`); every
+    step works row by row, so a row's results do not depend on the others."""
     hourly = pd.DataFrame(
         {
             "issue_pos": np.repeat(issues, model.max_lead),

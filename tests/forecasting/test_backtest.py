@@ -103,6 +103,12 @@ def test_predictions_have_exactly_the_protocol_columns(result: BacktestResult) -
     for column in ("warn_75", "warn_150", "warn_250"):
         assert set(daily[column].astype(int)) <= {0, 1}
         assert hourly[column].isna().all()
+    for column in ("p_gt_75", "p_gt_115", "p_gt_150", "p_gt_250"):
+        assert daily[column].between(0, 1).all()
+        assert hourly[column].isna().all()
+    # Exceeding a higher threshold is never more likely than a lower one.
+    ordered = daily[["p_gt_75", "p_gt_115", "p_gt_150", "p_gt_250"]].to_numpy()
+    assert (np.diff(ordered, axis=1) <= 1e-9).all()
     # 12:00 Beijing = 04:00 UTC, every test day.
     assert predictions["issue_time"].iloc[0] == "2014-03-01T04:00:00Z"
     assert (predictions["issue_time"].str[11:] == "04:00:00Z").all()

@@ -255,3 +255,50 @@ def test_met_mode_is_checked() -> None:
     series = series_of(synthetic(24 * 10))
     with pytest.raises(ValueError, match="met_mode"):
         fx.hourly_design(series, np.array([100]), [1], "oracle")  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- batches
+
+
+def _batch_of(series: list[fx.PointSeries], tz: str) -> fx.PointSeries:
+    """Points on one axis stacked into a batch series, arrays (points, hours)."""
+    names = sorted({name for s in series for name in fx.POLLUTANT_COLUMNS + fx.MET_COLUMNS})
+    return fx.PointSeries(
+        times=series[0].times,
+        values={name: np.vstack([s.series(name) for s in series]) for name in names},
+        tz=tz,
+    )
+
+
+@pytest.mark.parametrize("tz", [TZ, "Europe/Berlin"])
+@pytest.mark.parametrize("met_mode", fx.MET_MODES)
+def test_a_batch_gives_each_point_its_own_features_exactly(tz: str, met_mode: fx.MetMode) -> None:
+    # Issued 2016-03-25 05:00 UTC: in Berlin, D+2 is the 23-hour day of the change to
+    # summer time.
+    issue = 24 * 34 + 5
+    frames = [synthetic(seed=seed, start="2016-02-20") for seed in (1, 2, 3)]
+    # Missing hours: a gap up to the issue in one point's history and weather, sparse
+    # NaNs in another's.
+    frames[1].loc[issue - 6 : issue, ["pm25", "pm10", "temp", "wspd"]] = np.nan
+    frames[2].loc[frames[2].index[::5], ["pm25", "dewp"]] = np.nan
+    series = [series_of(frame, tz) for frame in frames]
+    batch = _batch_of(series, tz)
+    leads = np.arange(1, 84)
+    hourly = fx.hourly_batch(batch, issue, leads, met_mode)
+    daily = fx.daily_batch(batch, issue, (1, 2, 3), met_mode)
+    for p, one in enumerate(series):
+        expected_hourly = fx.hourly_design(one, np.array([issue]), leads, met_mode)
+        expected_daily = fx.daily_design(one, np.array([issue]), (1, 2, 3), met_mode)
+        assert list(hourly) == list(expected_hourly.columns)
+        assert list(daily) == list(expected_daily.columns)
+        for name, column in expected_hourly.items():
+            np.testing.assert_array_equal(
+                hourly[str(name)][p], column.to_numpy(), err_msg=str(name)
+            )
+        for name, column in expected_daily.items():
+            np.testing.assert_array_equal(daily[str(name)][p], column.to_numpy(), err_msg=str(name))
+    # The gap shows: no PM2.5 at issue, the last value from before the gap instead.
+    assert np.isnan(hourly["pm25_0"][1]).all() and not np.isnan(hourly["pm25_0"][0]).any()
+    assert (hourly["pm25_last"][1] == frames[1]["pm25"][issue - 7]).all()
+    hours_per_day = (daily["end_pos"] - daily["start_pos"])[0].tolist()
+    assert hours_per_day == ([24, 23, 24] if tz == "Europe/Berlin" else [24, 24, 24])

@@ -16,6 +16,7 @@ from forecasting.grids import GridError
 from forecasting.model import (
     ForecastModel,
     TrainingConfig,
+    forecast_series,
     predict_for_points,
     train_forecast_model,
 )
@@ -25,6 +26,7 @@ from forecasting.runs import (
     _predict,
     forecast_points,
     model_horizon,
+    point_arrays,
     sample_met,
     utc_hour,
 )
@@ -189,6 +191,59 @@ def test_points_predicted_together_get_what_each_gets_alone(
     alone = forecast_points(grid, points.iloc[[1]], history, model, ISSUE)
     tianjin = together.daily[together.daily["point"] == "tianjin"].reset_index(drop=True)
     pd.testing.assert_frame_equal(tianjin, alone.daily)
+
+
+def test_the_vectorised_run_gives_what_each_point_gets_alone(
+    tmp_path: Path, model: ForecastModel, history: pd.DataFrame
+) -> None:
+    # Four points in three zones (local issue hours 12:00, 09:45 and 04:00, so different
+    # lead counts and local days), one with missing history hours (a gap up to the issue
+    # and a late start), one whose history starts late.
+    points = pd.DataFrame(
+        {
+            "id": ["beijing", "kathmandu", "gappy", "london"],
+            "lat": [39.9042, 39.0842, 39.9042, 39.0842],
+            "lon": [116.4074, 117.2010, 116.4074, 117.2010],
+            "tz": ["Asia/Shanghai", "Asia/Kathmandu", "Asia/Shanghai", "Europe/London"],
+        }
+    )
+    source = dict(zip(points["id"], ["beijing", "tianjin", "beijing", "tianjin"], strict=True))
+    past = history[pd.to_datetime(history["time"], utc=True) <= ISSUE]
+    frames = []
+    for point, seed in zip(points["id"], range(4), strict=True):
+        rows = past[past["point"] == source[point]].assign(point=point)
+        if point == "gappy":
+            rows = rows.iloc[30:].copy()
+            rows.loc[rows.index[-5:], ["pm25", "pm10", "temp"]] = np.nan
+            rows = rows.drop(rows.index[-40:-30])
+        rows["pm25"] *= 1.0 + 0.1 * seed
+        frames.append(rows)
+    past = pd.concat(frames, ignore_index=True)
+    grid = write_grid(tmp_path / "g.nc")
+    run = forecast_points(grid, points, past, model, ISSUE)
+    met, _ = sample_met(grid, points, ISSUE, 72, horizon_h=model_horizon(model))
+    axis, values = point_arrays(points["id"].tolist(), past, met, ISSUE, model_horizon(model))
+    issue = np.array([int((ISSUE - axis[0]) / pd.Timedelta(hours=1))])
+    for row, (point, tz) in enumerate(zip(points["id"], points["tz"], strict=True)):
+        alone = fx.PointSeries(times=axis, values={k: v[row] for k, v in values.items()}, tz=tz)
+        hourly, daily = forecast_series(model, alone, issue)
+        ours_hourly = run.hourly[run.hourly["point"] == point]
+        ours_daily = run.daily[run.daily["point"] == point]
+        assert ours_hourly["lead"].tolist() == hourly["lead"].tolist()
+        assert ours_daily["lead_day"].tolist() == daily["lead_day"].tolist()
+        for column in ("p10", "p50", "p90"):
+            np.testing.assert_allclose(ours_hourly[column], hourly[column], rtol=0, atol=1e-9)
+        for column in ("p10", "p50", "p90", "p_gt_75", "p_gt_115", "p_gt_150", "p_gt_250"):
+            np.testing.assert_allclose(ours_daily[column], daily[column], rtol=0, atol=1e-9)
+        days = axis[0] + pd.to_timedelta(daily["start_pos"].to_numpy(int), "h")
+        assert ours_daily["local_date"].tolist() == list(days.tz_convert(tz).date)
+    assert run.hourly["point"].unique().tolist() == points["id"].tolist()
+    london = run.daily[run.daily["point"] == "london"]["local_date"]
+    assert [str(d) for d in london] == ["2017-01-11", "2017-01-12", "2017-01-13"]
+    # The gappy point really has missing hours: at the start, before and at the issue.
+    gappy = values["pm25"][2]
+    assert np.isnan(gappy[:30]).all() and np.isnan(gappy[issue[0] - 4 : issue[0] + 1]).all()
+    assert np.isnan(gappy[: issue[0] + 1]).sum() == 30 + 10 + 5
 
 
 def test_a_coarser_grid_is_interpolated_to_hours(tmp_path: Path) -> None:
