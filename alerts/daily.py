@@ -19,6 +19,12 @@
 - The path holds consecutive days. A short or missing day before the first forecast day
   (an observation outage in an ongoing episode's history) drops the days before it; from
   the first forecast day on, a short or missing day ends the path.
+- **Deciding by probability** (a plan with ``decide_from: probability``): the path is built
+  from p50, then `decide_by_probability` sets each forecast day that has daily exceedance
+  probabilities above or below the plan's AQI thresholds (200, 300) by whether
+  P(daily PM2.5 > the threshold's concentration) reaches the plan's cut-off. A best guess
+  under-warns big events and p90 over-warns; a cut-off chosen on past years trades the
+  two (docs/warnings.md).
 - **Today during a station outage**: a forecast starts after the run, so today is whole
   only with its observed hours. When they are missing or too few, the path leaves today
   out (a few forecast hours are not a day to warn on: they would count as a whole heavy
@@ -39,7 +45,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from alerts.criteria import DailyAQI
-from forecasting.aqi import daily_aqi, iaqi, version_for
+from forecasting.aqi import daily_aqi, iaqi, pm25_for_aqi, version_for
 
 #: A forecast day needs at least this many hourly values (of 24) to count.
 MIN_HOURS_PER_DAY: Final = 18
@@ -209,6 +215,54 @@ def daily_aqi_path(
         assert result.aqi is not None  # a value was given
         path.append(DailyAQI(mean.day, result.aqi))
     return tuple(path)
+
+
+def decide_by_probability(
+    path: Iterable[DailyAQI],
+    probabilities: Mapping[date, Mapping[float, float]],
+    cutoffs: Mapping[int, float],
+) -> tuple[DailyAQI, ...]:
+    """The path with its forecast days decided by exceedance probability.
+
+    Args:
+        path: daily AQI path (e.g. from `daily_aqi_path` on p50).
+        probabilities: local date → {PM2.5 threshold in µg/m³ → P(daily mean > it)}, the
+            forecast's daily exceedance probabilities; days without an entry keep their AQI.
+        cutoffs: daily AQI threshold (e.g. 200, 300) → the probability at or above which a
+            day counts as above it.
+
+    Returns:
+        The path where each day with probabilities has, for the highest threshold ``A``
+        whose probability reaches its cut-off, an AQI of at least ``A + 1``, and for every
+        higher threshold that does not, at most that threshold. The threshold's PM2.5 is
+        the one of the AQI version in force on the day (150 and 250 µg/m³ for AQI 200 and
+        300 under both versions).
+
+    Raises:
+        ValueError: a day's probabilities lack a threshold the cut-offs need.
+    """
+    decided: list[DailyAQI] = []
+    for item in path:
+        given = probabilities.get(item.day)
+        if given is None:
+            decided.append(item)
+            continue
+        reached: list[tuple[int, bool]] = []
+        for aqi_threshold, cutoff in sorted(cutoffs.items()):
+            concentration = pm25_for_aqi(aqi_threshold, version_for(item.day))
+            probability = next(
+                (p for t, p in given.items() if math.isclose(t, concentration)), None
+            )
+            if probability is None:
+                raise ValueError(
+                    f"{item.day}: no probability of daily PM2.5 > {concentration:g} µg/m³ "
+                    f"(AQI {aqi_threshold}); have {sorted(given)}"
+                )
+            reached.append((aqi_threshold, probability >= cutoff))
+        floor = max((a + 1 for a, ok in reached if ok), default=0)
+        ceiling = min((a for a, ok in reached if not ok and a >= floor), default=500)
+        decided.append(DailyAQI(item.day, min(max(item.aqi, floor), ceiling)))
+    return tuple(decided)
 
 
 def current_day_aqi(

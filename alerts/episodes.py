@@ -23,7 +23,8 @@ rules with their parameters; in short:
 - **Upgrade** at once when a run forecasts a higher level. **Downgrade** only when
   ``downgrade_runs`` consecutive runs spanning at least ``downgrade_hours`` all forecast a
   lower level, and then only to the highest level among them: oscillating runs keep the
-  higher level.
+  higher level. A plan may hold the level of a warning in force until it is lifted
+  (``downgrade_in_force`` False).
 - **Lift** a warning in force only when the run's forecast stays at or below the floor for
   at least ``lift_hours`` (36 h) from the run time and no new chain starts within
   ``merge_gap_hours``. Today counts with the hours it has when too few were observed for a
@@ -113,6 +114,10 @@ class Policy:
     daily run interval: with runs at least daily, some run sees the first day between
     24 h and 48 h ahead, so the lead time holds, while a chain seen further out (often only
     its first days, at a low level) is not issued early only to be upgraded run after run.
+    ``downgrade_in_force``: whether the system lowers the level of a warning already in
+    force (True); when False the warning keeps its highest level until the lift rule ends
+    it (a level is still lowered before the warning takes effect, and duty officers may
+    downgrade by hand), so a long episode with lulls does not step down and up again.
     """
 
     lead_hours: float = 24
@@ -122,6 +127,7 @@ class Policy:
     downgrade_runs: int = 2
     downgrade_hours: float = 36
     issue_horizon_hours: float | None = 48
+    downgrade_in_force: bool = True
 
     def __post_init__(self) -> None:
         for name in ("lead_hours", "lift_hours", "merge_gap_hours", "downgrade_hours"):
@@ -135,13 +141,15 @@ class Policy:
     @classmethod
     def from_plan(cls, plan: Any, **overrides: Any) -> Policy:
         """The policy of a `contingency_plans` plan: ``approval.auto`` → ``auto_levels``,
-        ``lead_time_hours``, ``lift_after_hours``, ``episode_merge_gap_hours``. Other fields
+        ``lead_time_hours``, ``lift_after_hours``, ``episode_merge_gap_hours``,
+        ``downgrade_in_force``. Other fields
         keep their defaults unless given in ``overrides``."""
         values: dict[str, Any] = {
             "auto_levels": frozenset(Level(name) for name in plan.approval.auto),
             "lead_hours": float(plan.lead_time_hours),
             "lift_hours": float(plan.lift_after_hours),
             "merge_gap_hours": float(plan.episode_merge_gap_hours),
+            "downgrade_in_force": bool(getattr(plan, "downgrade_in_force", True)),
         }
         values.update(overrides)
         return cls(**values)
@@ -751,7 +759,8 @@ def _step_active(
             target = max_level(working.lower_level, working.hold_at_least, working.regional_level)
             if target is None and not in_force:
                 return _cancel_issued(state, working, run, policy)
-            if target is not None and target < current:
+            held = in_force and not policy.downgrade_in_force
+            if target is not None and target < current and not held:
                 decision = _lower(state, working, target, run, policy)
                 if decision is not None:
                     return decision

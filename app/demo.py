@@ -16,9 +16,11 @@ state) it:
    set-up): the city-mean station weather is written as a small NetCDF grid around
    Beijing and read by the ordinary forecast run (`run_forecast`), whose after-run hook
    evaluates the warnings (once: the demo reports what that evaluation recorded, read
-   back from the audit trail, `warning_events` of the run). The first run issues a warning
-   on its own; the second asks for a higher level, which Beijing's plan makes wait for a
-   duty officer;
+   back from the audit trail, `warning_events` of the run). Beijing's plan decides forecast
+   days by probability: on the eve the demo model gives the coming days P(> 150 µg/m³)
+   of about 0.2–0.3, under the plan's 0.30, so the first run issues nothing; the second
+   sees them at about 0.8 and proposes a yellow warning, which the plan makes wait for a
+   duty officer (approve it on the dashboard);
 6. creates a duty-officer API key and prints it;
 7. with ``--serve``, serves the API and the dashboard on ``HAZEWARN_HOST:HAZEWARN_PORT``
    (127.0.0.1:8000).

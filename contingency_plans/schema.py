@@ -57,7 +57,15 @@ GRADES: tuple[Grade, ...] = cast(tuple[Grade, ...], get_args(Grade))
 GRADES_LIKE_A: frozenset[str] = frozenset({"leading", "white_list"})
 """Grades that take grade A's measures when the plan gives them none (standards.md §2.5)."""
 
-DecideFrom = Literal["p50", "p90"]
+DecideFrom = Literal["p50", "p90", "probability"]
+"""What the forecast days are decided from: the daily AQI of an hourly quantile (``p50``,
+``p90``), or the forecast's calibrated daily exceedance probabilities against the plan's
+``probability_cutoffs`` (``probability``; hours then read p50)."""
+
+#: The daily AQI thresholds a plan may give a probability cut-off for: the forecast carries
+#: P(daily PM2.5 > 150 µg/m³) and P(> 250 µg/m³), the PM2.5 of AQI 200 and 300 under both
+#: HJ 633 versions.
+PROBABILITY_AQI: tuple[int, ...] = (200, 300)
 
 CRITERIA_SETS: dict[str, tuple[Level, ...]] = {
     "national-2017": ("blue", "yellow", "orange", "red"),
@@ -417,7 +425,16 @@ class Plan(StrictModel):
     city: CityInfo
     plan: PlanInfo
     criteria_set: str = Field(description="one of CRITERIA_SETS")
-    decide_from: DecideFrom = Field(description="forecast quantile the level is decided from")
+    decide_from: DecideFrom = Field(
+        description="forecast quantile (p50, p90) or probability the level is decided from"
+    )
+    probability_cutoffs: dict[int, float] | None = Field(
+        default=None,
+        description=(
+            "with decide_from: probability, daily AQI threshold (200, 300) → the probability "
+            "at or above which a forecast day counts as above it"
+        ),
+    )
     approval: Approval
     episode_merge_gap_hours: float = Field(
         default=36,
@@ -431,10 +448,35 @@ class Plan(StrictModel):
     lead_time_hours: float = Field(
         default=24, ge=0, le=240, description="issue at least this long before the first day"
     )
+    downgrade_in_force: bool = Field(
+        default=True,
+        description=(
+            "whether the system lowers the level of a warning in force; false holds it until "
+            "lifted (duty officers may still downgrade by hand)"
+        ),
+    )
     regions: list[str] = Field(default_factory=list, description="ids of regions/*.yaml")
     notes: list[str] = Field(default_factory=list, description="unconfirmed items, assumptions")
     levels: Levels
     enterprises: Enterprises
+
+    @field_validator("probability_cutoffs")
+    @classmethod
+    def _cutoffs(cls, value: dict[int, float] | None) -> dict[int, float] | None:
+        if value is None:
+            return value
+        for aqi, cutoff in value.items():
+            if aqi not in PROBABILITY_AQI:
+                raise _error(
+                    "probability_cutoffs",
+                    f"no probability for AQI {aqi} (expected one of "
+                    f"{', '.join(map(str, PROBABILITY_AQI))})",
+                )
+            if not 0 < cutoff <= 1:
+                raise _error(
+                    "probability_cutoffs", f"cut-off for AQI {aqi} must be in (0, 1]: {cutoff}"
+                )
+        return dict(sorted(value.items()))
 
     @field_validator("criteria_set")
     @classmethod
@@ -467,6 +509,12 @@ class Plan(StrictModel):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.city.timezone)
 
+    @property
+    def hourly_quantile(self) -> Literal["p50", "p90"]:
+        """The quantile of the hourly forecast the plan reads (today's rest, the lift
+        rule, heavy pollution under way): p50 when forecast days go by probability."""
+        return "p50" if self.decide_from == "probability" else self.decide_from
+
 
 def plan_problems(data: Any) -> list[tuple[str, str]]:
     """The cross-field rules of a plan, as (path, message) pairs.
@@ -494,6 +542,23 @@ def plan_problems(data: Any) -> list[tuple[str, str]]:
                         f"criteria set {criteria} can issue {level}; the plan must define it",
                     )
                 )
+
+    decide_from = data.get("decide_from")
+    cutoffs = data.get("probability_cutoffs")
+    if decide_from == "probability" and not cutoffs:
+        problems.append(
+            (
+                "probability_cutoffs",
+                "decide_from: probability needs probability_cutoffs (AQI 200 and/or 300)",
+            )
+        )
+    elif decide_from in ("p50", "p90") and cutoffs is not None:
+        problems.append(
+            (
+                "probability_cutoffs",
+                f"probability_cutoffs apply only with decide_from: probability, not {decide_from}",
+            )
+        )
 
     approval = _mapping(data.get("approval"))
     seen: dict[str, str] = {}

@@ -377,8 +377,12 @@ def store_scenario_run(
 
     Per city in ``days``, the hourly p90 for the ``hours`` after ``issued_at`` is the PM2.5
     (µg/m³) given for that local day (``default_pm25`` on days not given), p50 = 0.7 × p90
-    and p10 = 0.5 × p90. For drills, benchmarks and tests of the warning chain. Flushed, not
-    committed; returns the run id.
+    and p10 = 0.5 × p90. Each local day after the issue day that the hours cover whole gets a
+    daily row with the same quantiles and the scenario's exceedance probabilities: a
+    scenario states what will happen, so P(daily mean > T) is `SCENARIO_LIKELY` when the
+    day's value is above T and `SCENARIO_UNLIKELY` otherwise (plans deciding by
+    probability then see the days the scenario makes heavy as heavy). For drills,
+    benchmarks and tests of the warning chain. Flushed, not committed; returns the run id.
     """
     zone = ZoneInfo(timezone)
     run = ForecastRun(
@@ -413,8 +417,42 @@ def store_scenario_run(
                 }
             )
     session.execute(insert(ForecastHourly), rows)
+    daily_rows = []
+    for city, by_day in days.items():
+        issue_day = issued_at.astimezone(zone).date()
+        last = (issued_at + timedelta(hours=hours)).astimezone(zone)
+        # A day ending at local midnight after the last hour still counts whole.
+        day, lead_day = issue_day + timedelta(days=1), 1
+        while datetime.combine(day + timedelta(days=1), datetime.min.time(), zone) <= last:
+            value = by_day.get(day, default_pm25)
+            daily_rows.append(
+                {
+                    "run_id": run.id,
+                    "city_code": city,
+                    "local_date": day,
+                    "lead_day": lead_day,
+                    "p10": value * 0.5,
+                    "p50": value * 0.7,
+                    "p90": value,
+                    **{
+                        f"p_gt_{t}": SCENARIO_LIKELY if value > t else SCENARIO_UNLIKELY
+                        for t in (75, 115, 150, 250)
+                    },
+                    "aqi_version": version_for(day),
+                    "aqi_p50": pm25_aqi(value * 0.7, day),
+                    "aqi_p90": pm25_aqi(value, day),
+                }
+            )
+            day, lead_day = day + timedelta(days=1), lead_day + 1
+    if daily_rows:
+        session.execute(insert(ForecastDaily), daily_rows)
     session.flush()
     return int(run.id)
+
+
+#: Exceedance probabilities of a scenario day above / not above a threshold.
+SCENARIO_LIKELY = 0.9
+SCENARIO_UNLIKELY = 0.05
 
 
 def pm25_aqi(pm25_daily_mean: float, day: date) -> int | None:

@@ -17,7 +17,12 @@ class PlanSummary(BaseModel):
     name_en: str
     version: str = Field(description="12 hex digits of the plan content's sha256")
     criteria_set: str = Field(examples=["beijing-2016"])
-    decide_from: str = Field(examples=["p90"])
+    decide_from: str = Field(examples=["p90"], description="p50, p90 or probability")
+    probability_cutoffs: dict[str, float] | None = Field(
+        default=None,
+        examples=[{"200": 0.3, "300": 0.3}],
+        description="with decide_from probability: daily AQI threshold → probability cut-off",
+    )
     levels: list[Level] = Field(description="levels the plan defines, lowest first")
     title_zh: str
     title_en: str

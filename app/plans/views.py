@@ -41,6 +41,7 @@ def _summary(row: PlanVersion, name_zh: str, name_en: str) -> PlanSummary:
         version=row.version,
         criteria_set=content["criteria_set"],
         decide_from=content["decide_from"],
+        probability_cutoffs=content.get("probability_cutoffs"),
         levels=[
             name for name in ("blue", "yellow", "orange", "red") if content["levels"].get(name)
         ],

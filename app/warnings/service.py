@@ -34,7 +34,13 @@ from sqlalchemy.orm import Session
 
 from alerts.cap import cap_identifier
 from alerts.criteria import Evaluation, evaluate
-from alerts.daily import ForecastHour, current_day_aqi, daily_aqi_path, heavy_under_way
+from alerts.daily import (
+    ForecastHour,
+    current_day_aqi,
+    daily_aqi_path,
+    decide_by_probability,
+    heavy_under_way,
+)
 from alerts.episodes import (
     ACTIVE_STATUSES,
     CLOSED_STATUSES,
@@ -65,7 +71,7 @@ from alerts.levels import Level
 from alerts.regional import RegionalNotice, join, release
 from app.cities.models import City
 from app.config import get_settings
-from app.forecast_runs.models import ForecastHourly, ForecastRun
+from app.forecast_runs.models import ForecastDaily, ForecastHourly, ForecastRun
 from app.observations.models import Observation
 from app.outbox.service import Audience, enqueue_event, new_event_id
 from app.plans.models import PlanVersion
@@ -249,6 +255,26 @@ def forecast_hours(session: Session, run_id: int, city_code: str) -> list[Foreca
     return [ForecastHour(valid_time, p50, p90) for valid_time, p50, p90 in rows]
 
 
+def forecast_probabilities(
+    session: Session, run_id: int, city_code: str
+) -> dict[date, dict[float, float]]:
+    """The run's daily exceedance probabilities for one city: local date → {PM2.5
+    threshold (µg/m³) → P(daily mean > it)}."""
+    rows = session.execute(
+        select(
+            ForecastDaily.local_date,
+            ForecastDaily.p_gt_75,
+            ForecastDaily.p_gt_115,
+            ForecastDaily.p_gt_150,
+            ForecastDaily.p_gt_250,
+        ).where(ForecastDaily.run_id == run_id, ForecastDaily.city_code == city_code)
+    )
+    return {
+        day: {75.0: p75, 115.0: p115, 150.0: p150, 250.0: p250}
+        for day, p75, p115, p150, p250 in rows
+    }
+
+
 #: Sources of regional warning notices, consulted by `evaluate_run` (the regional
 #: coordination feature registers one; tests register their own). Each returns the notices
 #: (in effect or lifted) that may concern the cities at ``at``.
@@ -385,7 +411,12 @@ def _evaluate_city(
     hour = decided_at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     start = min(day_start(first, zone), hour - timedelta(hours=24))
     observed = observed_pm25(session, code, start, hour + timedelta(hours=1))
-    path = daily_aqi_path(observed, forecast, zone, plan.decide_from, first_day=first)
+    quantile = plan.hourly_quantile
+    path = daily_aqi_path(observed, forecast, zone, quantile, first_day=first)
+    if plan.decide_from == "probability":
+        assert plan.probability_cutoffs is not None  # the schema requires them
+        probabilities = forecast_probabilities(session, run.id, code)
+        path = decide_by_probability(path, probabilities, plan.probability_cutoffs)
     evaluation = evaluate(path, plan.criteria_set)
     run_info = RunInfo(
         run_id=run_key,
@@ -394,8 +425,8 @@ def _evaluate_city(
         city=code,
         zone=zone,
         drill=drill,
-        heavy_under_way=heavy_under_way(observed, forecast, decided_at, zone, plan.decide_from),
-        today_aqi=current_day_aqi(observed, forecast, decided_at, zone, plan.decide_from),
+        heavy_under_way=heavy_under_way(observed, forecast, decided_at, zone, quantile),
+        today_aqi=current_day_aqi(observed, forecast, decided_at, zone, quantile),
     )
     suffix = "-drill" if drill else ""
     try:

@@ -214,3 +214,57 @@ def test_the_path_leaves_out_a_day_of_a_few_forecast_hours() -> None:
     # current_day_aqi for it instead).
     path = daily_aqi_path({}, forecast(REST_OF_DAY, 72, 20.0, 30.0), ZONE, "p90", first_day=DAY)
     assert path[0].day == DAY + timedelta(days=1)
+
+
+# --- deciding forecast days by probability -------------------------------------------------
+
+
+def _probabilities(p150: float, p250: float) -> dict[float, float]:
+    return {75.0: 0.9, 115.0: 0.8, 150.0: p150, 250.0: p250}
+
+
+CUTOFFS = {200: 0.35, 300: 0.4}
+
+
+@pytest.mark.parametrize(
+    ("p50_aqi", "p150", "p250", "expected"),
+    [
+        (150, 0.35, 0.0, 201),  # at the cut-off: counts as above 200
+        (150, 0.34, 0.0, 150),  # below: the p50 AQI stays
+        (260, 0.34, 0.0, 200),  # a high best guess the probability does not back is capped
+        (260, 0.60, 0.39, 260),  # above 200 and not above 300: the p50 AQI stays
+        (350, 0.60, 0.39, 300),  # capped at 300
+        (250, 0.60, 0.40, 301),  # above 300
+        (150, 0.30, 0.45, 301),  # the higher threshold wins when both cut-offs disagree
+        (420, 0.90, 0.80, 420),  # above both: the p50 AQI stays
+    ],
+)
+def test_forecast_days_are_decided_by_their_exceedance_probability(
+    p50_aqi: int, p150: float, p250: float, expected: int
+) -> None:
+    from alerts.criteria import DailyAQI
+    from alerts.daily import decide_by_probability
+
+    day = date(2016, 12, 17)
+    [decided] = decide_by_probability(
+        [DailyAQI(day, p50_aqi)], {day: _probabilities(p150, p250)}, CUTOFFS
+    )
+    assert decided == DailyAQI(day, expected)
+
+
+def test_days_without_probabilities_keep_their_aqi_and_missing_thresholds_raise() -> None:
+    from alerts.criteria import DailyAQI
+    from alerts.daily import decide_by_probability
+
+    today, tomorrow = date(2016, 12, 16), date(2016, 12, 17)
+    path = [DailyAQI(today, 320), DailyAQI(tomorrow, 320)]
+    decided = decide_by_probability(path, {tomorrow: _probabilities(0.1, 0.0)}, CUTOFFS)
+    assert decided == (DailyAQI(today, 320), DailyAQI(tomorrow, 200))
+    with pytest.raises(ValueError, match="150"):
+        decide_by_probability(path, {tomorrow: {75.0: 0.5}}, CUTOFFS)
+    # Under HJ 633-2026 AQI 200 and 300 are still 150 and 250 µg/m³.
+    later = date(2026, 12, 1)
+    [decided_2026] = decide_by_probability(
+        [DailyAQI(later, 120)], {later: _probabilities(0.5, 0.0)}, CUTOFFS
+    )
+    assert decided_2026.aqi == 201

@@ -207,6 +207,27 @@ def test_a_run_at_the_level_resets_the_lower_count() -> None:
     assert [t.kind for t in chain.feed(at(1, 2), yellow).transitions] == [Kind.DOWNGRADED]
 
 
+def test_a_plan_may_hold_the_level_of_a_warning_in_force_until_it_is_lifted() -> None:
+    chain = Chain(Policy(downgrade_runs=2, downgrade_hours=0, downgrade_in_force=False))
+    orange = ev(0, 100, 100, 250, 320, 250, 100)  # days 2-4
+    yellow = ev(0, 100, 100, 250, 260, 100)
+    chain.feed(at(0, 2), orange)
+    # Before the warning takes effect its level still follows the damped forecast.
+    chain.feed(at(0, 8), yellow)
+    assert [t.kind for t in chain.feed(at(0, 14), yellow).transitions] == [Kind.DOWNGRADED]
+    assert [t.kind for t in chain.feed(at(1, 2), orange).transitions] == [Kind.UPGRADED]
+    # In force (from day 2): lower runs, however many, change nothing.
+    assert chain.state is not None and chain.state.in_force(at(2, 8))
+    for when in (at(2, 8), at(2, 14), at(2, 20), at(3, 2)):
+        assert chain.feed(when, ev(2, 250, 260, 100)).transitions == ()
+    assert chain.state.level == ORANGE
+    # A duty officer may still downgrade by hand, and the lift rule still ends it.
+    assert downgrade(
+        chain.state, YELLOW, actor="li", reason="好转", at=at(3, 3)
+    ).new_state.level == (YELLOW)
+    assert [t.kind for t in chain.feed(at(3, 8), ev(3, 100, 100, 100)).transitions] == [Kind.LIFTED]
+
+
 # --- lifting and the merge gap -----------------------------------------------------------------
 
 
@@ -606,6 +627,9 @@ def test_policy_from_a_plan() -> None:
     assert policy.auto_levels == frozenset({BLUE, YELLOW})
     assert (policy.lead_hours, policy.lift_hours, policy.merge_gap_hours) == (48, 36, 24)
     assert policy.downgrade_runs == 3
+    assert policy.downgrade_in_force  # the default when a plan does not say
+    plan.downgrade_in_force = False
+    assert not Policy.from_plan(plan).downgrade_in_force
 
 
 def test_pending_downgrade_is_withdrawn_when_the_forecast_comes_back() -> None:

@@ -138,6 +138,33 @@ def test_negative_cut_is_refused(tmp_path: Path, beijing: dict[str, Any]) -> Non
     ]
 
 
+def test_probability_decisions_need_valid_cutoffs(tmp_path: Path, beijing: dict[str, Any]) -> None:
+    beijing["decide_from"] = "probability"
+    beijing.pop("probability_cutoffs", None)
+    assert _problems(tmp_path, beijing) == [
+        (
+            "probability_cutoffs",
+            "decide_from: probability needs probability_cutoffs (AQI 200 and/or 300)",
+        )
+    ]
+    beijing["probability_cutoffs"] = {200: 0.3, 250: 0.3}
+    problems = _problems(tmp_path, beijing)
+    assert [path for path, _message in problems] == ["probability_cutoffs"]
+    assert "no probability for AQI 250" in problems[0][1]
+    beijing["probability_cutoffs"] = {200: 1.5}
+    assert _problems(tmp_path, beijing) == [
+        ("probability_cutoffs", "cut-off for AQI 200 must be in (0, 1]: 1.5")
+    ]
+    beijing["decide_from"] = "p90"
+    beijing["probability_cutoffs"] = {200: 0.4}
+    assert _problems(tmp_path, beijing) == [
+        (
+            "probability_cutoffs",
+            "probability_cutoffs apply only with decide_from: probability, not p90",
+        )
+    ]
+
+
 def test_measure_without_department_is_refused(tmp_path: Path, beijing: dict[str, Any]) -> None:
     del beijing["levels"]["orange"]["measures"][2]["department"]
     assert _problems(tmp_path, beijing) == [

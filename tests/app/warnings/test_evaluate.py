@@ -46,8 +46,9 @@ def test_heavy_path_is_proposed_where_the_plan_needs_approval(session: Session, 
     beijing = session.scalars(select(CityWarning).where(CityWarning.city_code == hw.BEIJING)).one()
     assert (beijing.state, beijing.level) == ("proposed", "orange")
     assert beijing.issued_at is None and beijing.cap_identifier is None  # nothing announced
-    # Beijing decides from p90: p50 (70 %) would give AQI ≤ 300 on the severe day.
-    assert beijing.aqi_forecast == 350
+    # Beijing decides by probability: the severe day's P(> 250 µg/m³) reaches the plan's
+    # cut-off, so it counts as above 300 although its p50 (210 µg/m³) is AQI 260.
+    assert beijing.aqi_forecast == 301
     assert beijing.forecast_run_id == str(run_id)
     start = hw.local_day(issued, 2)
     assert beijing.effective.astimezone(hw.ZONE).date() == start
@@ -201,6 +202,12 @@ def test_observed_hours_count_and_heavy_pollution_under_way_issues_at_once(
     text = text.replace("auto: [blue]", "auto: [blue, yellow]").replace(
         "duty_officer: [yellow, orange, red]", "duty_officer: [orange, red]"
     )
+    # Today's rest is read from the hourly p90 (as the scenario makes it heavy).
+    text = text.replace(
+        "decide_from: probability\nprobability_cutoffs:\n  200: 0.30\n  300: 0.70\n",
+        "decide_from: p90\n",
+    )
+    assert "decide_from: p90" in text
     changed.write_text(text, encoding="utf-8")
     [outcome] = load_plan_files(session, [changed], utcnow())
     assert outcome.status == "added", outcome.problems
@@ -351,3 +358,43 @@ def test_a_clean_forecast_lifts_a_warning_during_a_station_outage(
     assert "36 h" in warning.reason_en
     lifted = session.scalars(select(OutboxEvent).where(OutboxEvent.type == "warning.lifted")).one()
     assert lifted.city_code == hw.BEIJING and lifted.audience == "subscribers"
+
+
+def _set_probability(session: Session, run_id: int, days: list[Any], p150: float) -> None:
+    from sqlalchemy import update
+
+    from app.forecast_runs.models import ForecastDaily
+
+    session.execute(
+        update(ForecastDaily)
+        .where(ForecastDaily.run_id == run_id, ForecastDaily.local_date.in_(days))
+        .values(p_gt_150=p150)
+    )
+
+
+def test_beijing_decides_forecast_days_by_their_exceedance_probability(
+    session: Session, hw: Any
+) -> None:
+    issued = hw.run_time()
+    heavy = hw.heavy_days(issued, (hw.HEAVY, hw.HEAVY))
+    # p90 heavy on both days, but P(> 150 µg/m³) under Beijing's cut-off (0.30): no warning.
+    doubtful = hw.make_run(session, issued, {hw.BEIJING: heavy})
+    _set_probability(session, doubtful, list(heavy), 0.25)
+    [outcome] = [
+        o
+        for o in service.evaluate_run(session, doubtful, utcnow()).cities
+        if o.city_code == "110000"
+    ]
+    assert outcome.level is None and outcome.transitions == []
+    assert session.scalars(select(CityWarning)).all() == []
+
+    # p90 of 120 µg/m³ is AQI 158, but P(> 150 µg/m³) = 0.35 counts both days as > 200.
+    later = issued + timedelta(minutes=30)
+    moderate = {day: 120.0 for day in heavy}
+    likely = hw.make_run(session, later, {hw.BEIJING: moderate})
+    _set_probability(session, likely, list(heavy), 0.35)
+    service.evaluate_run(session, likely, utcnow())
+    session.commit()
+    warning = session.scalars(select(CityWarning)).one()
+    assert (warning.state, warning.level) == ("proposed", "yellow")
+    assert warning.aqi_forecast == 201  # the AQI a day counts with when only P says > 200
