@@ -95,9 +95,10 @@ def _seed(now: datetime) -> Seeded:
                 )
             )
         first_day: date = (issued.astimezone(zone) + timedelta(days=1)).date()
-        for code, p50, p90, aqi50, aqi90 in (
-            (BEIJING, 280.0, 360.0, 330, 410),
-            (TIANJIN, 60.0, 95.0, 82, 125),
+        # Probabilities agree with the values: Beijing's plan decides by probability.
+        for code, p50, p90, aqi50, aqi90, chances in (
+            (BEIJING, 280.0, 360.0, 330, 410, (0.99, 0.97, 0.95, 0.8)),
+            (TIANJIN, 60.0, 95.0, 82, 125, (0.3, 0.05, 0.01, 0.0)),
         ):
             for lead_day in (1, 2, 3):
                 session.add(
@@ -109,10 +110,10 @@ def _seed(now: datetime) -> Seeded:
                         p10=p50 * 0.7,
                         p50=p50,
                         p90=p90,
-                        p_gt_75=0.9,
-                        p_gt_115=0.8,
-                        p_gt_150=0.7,
-                        p_gt_250=0.5,
+                        p_gt_75=chances[0],
+                        p_gt_115=chances[1],
+                        p_gt_150=chances[2],
+                        p_gt_250=chances[3],
                         aqi_version="HJ633-2012",
                         aqi_p50=aqi50,
                         aqi_p90=aqi90,
