@@ -232,6 +232,7 @@ def mode_section(mode: str, m: dict[str, Any], elapsed: float) -> str:
             f"| {with_ci(daily[k]['rmse'] / clim[k]['rmse'], c['ratio_to_climatology'], '.3f')} "
             f"| {with_ci(daily[k]['mae'], c['mae'], '.1f')} |"
         )
+    lines += hindsight_lines(m)
     lines += [
         "",
         "Exceedance of the daily mean: CSI / POD / FAR of the p50 forecast and of the warning "
@@ -299,6 +300,67 @@ def mode_section(mode: str, m: dict[str, Any], elapsed: float) -> str:
             f"({e['better_baseline']}) |"
         )
     return "\n".join(lines)
+
+
+def hindsight_lines(m: dict[str, Any]) -> list[str]:
+    """The hindsight ceiling: what the best re-weighting of the forecasts could reach."""
+    ceiling = m["hindsight"]
+    lines = [
+        "",
+        "Hindsight ceiling (`hindsight` in metrics.json): the RMSE of the best linear "
+        "combination of p50, persistence and climatology, fitted by least squares on these "
+        "very test cases. It is not a forecast (the weights know the answers); it bounds "
+        "what any recalibration or blending of these three could reach on the test year, so a "
+        "ratio target it misses needs new information, not re-weighting.",
+        "",
+        "| day | model / persistence | ceiling / persistence | model / climatology "
+        "| ceiling / climatology | weights p50, persistence, climatology |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
+    pers = m["baselines"]["persistence"]["daily"]
+    clim = m["baselines"]["climatology"]["daily"]
+    for k in sorted(ceiling["daily"], key=int):
+        e, model = ceiling["daily"][k], m["daily"][k]["rmse"]
+        w = e["coefficients"]
+        lines.append(
+            f"| D+{k} | {model / pers[k]['rmse']:.3f} | {f(e['ratio_to_persistence'], '.3f')} "
+            f"| {model / clim[k]['rmse']:.3f} | {f(e['ratio_to_climatology'], '.3f')} "
+            f"| {w['p50']:.2f}, {w['persistence']:.2f}, {w['climatology']:.2f} |"
+        )
+    hourly = ceiling["hourly"]
+
+    def to_better(e: dict[str, Any]) -> float:
+        return max(e["ratio_to_persistence"], e["ratio_to_climatology"])
+
+    worst = max(hourly, key=lambda lead: to_better(hourly[lead]))
+    # Leads where even the hindsight blend gains under 1 % on the better baseline.
+    flat = sorted(int(lead) for lead in hourly if to_better(hourly[lead]) > 0.99)
+    lines += [
+        "",
+        f"Hourly: the ceiling's worst lead is {worst} h at {to_better(hourly[worst]):.3f} × the "
+        "better baseline"
+        + (
+            f"; at {len(flat)} lead(s) ({_lead_ranges(flat)}) even the hindsight blend gains "
+            "less than 1 % on it."
+            if flat
+            else "."
+        ),
+    ]
+    return lines
+
+
+def _lead_ranges(leads: list[int]) -> str:
+    """[1, 2, 3, 7] -> '1–3 h, 7 h'."""
+    parts: list[str] = []
+    start = previous = leads[0]
+    for lead in [*leads[1:], None]:
+        if lead is not None and lead == previous + 1:
+            previous = lead
+            continue
+        parts.append(f"{start}–{previous} h" if previous > start else f"{start} h")
+        if lead is not None:
+            start = previous = lead
+    return ", ".join(parts)
 
 
 def section(results: dict[str, tuple[dict[str, Any], float]]) -> str:

@@ -337,7 +337,35 @@ def score_backtest(
             )
         )
         metrics["hourly_all_leads"][str(lead)] = entry
+    metrics["hindsight"] = {
+        "about": HINDSIGHT_ABOUT,
+        "daily": {str(k): _hindsight(rows) for k, rows in daily.groupby("lead_day")},
+        "hourly": {str(lead): _hindsight(rows) for lead, rows in hourly.groupby("lead")},
+    }
     return _json_ready(metrics)
+
+
+HINDSIGHT_ABOUT = (
+    "RMSE of the best linear combination (intercept + p50, persistence, climatology) fitted "
+    "by least squares on the scored cases themselves: a ceiling for any recalibration or "
+    "blending of these forecasts, not a forecast"
+)
+
+
+def _hindsight(rows: pd.DataFrame) -> dict[str, Any]:
+    """The hindsight ceiling of one lead: its RMSE, coefficients and ratios to the model's
+    and to each baseline's RMSE."""
+    observed = rows["observed"].to_numpy()
+    columns = {name: rows[name].to_numpy() for name in ("p50", "persistence", "climatology")}
+    rmse, coefficients = vf.hindsight_rmse(observed, columns)
+    scores = {name: vf.rmse(values, observed) for name, values in columns.items()}
+    return {
+        "rmse": rmse,
+        "coefficients": coefficients,
+        "ratio_to_model": rmse / scores["p50"],
+        "ratio_to_persistence": rmse / scores["persistence"],
+        "ratio_to_climatology": rmse / scores["climatology"],
+    }
 
 
 def _common_cases(cases: pd.DataFrame) -> pd.DataFrame:

@@ -6,7 +6,9 @@ Categorical at a threshold T (an event is a value **strictly above** T, as in "d
 mean exceeds 150 µg/m³"): hits, misses, false alarms, correct negatives and from them
 CSI = h/(h+m+f), POD = h/(h+m), FAR = f/(h+f), frequency bias = (h+f)/(h+m).
 Probability of an event: Brier score, Brier skill score against a reference (usually
-climatology), reliability table.
+climatology), reliability table. Diagnostic: `hindsight_rmse`, the RMSE of the best linear
+combination of several forecasts fitted on the scored cases themselves (a ceiling for
+re-weighting them, not a forecast).
 
 Intervals: the block bootstrap resamples whole blocks (weeks of issue dates, pooling
 every station in that week) with replacement, which keeps the serial and cross-station
@@ -58,6 +60,33 @@ def correlation(forecast: np.ndarray, observed: np.ndarray) -> float:
     if len(f) < 2 or np.std(f) == 0 or np.std(o) == 0:
         return float("nan")
     return float(np.corrcoef(f, o)[0, 1])
+
+
+def hindsight_rmse(
+    observed: np.ndarray, forecasts: dict[str, np.ndarray]
+) -> tuple[float, dict[str, float]]:
+    """RMSE (units of the data) of the best linear combination of ``forecasts`` (with an
+    intercept), fitted by least squares on these very cases, and its coefficients
+    (``"intercept"`` and one per forecast).
+
+    Not a forecast: the weights are chosen knowing the answers. It bounds what any
+    recalibration or blending of these forecasts could reach on these cases, so a target
+    this misses cannot be met by re-weighting them, only by new information. Cases where
+    any forecast or the observation is NaN are dropped.
+    """
+    o = np.asarray(observed, dtype=float)
+    columns = [np.asarray(v, dtype=float) for v in forecasts.values()]
+    keep = ~np.isnan(o)
+    for column in columns:
+        keep &= ~np.isnan(column)
+    if keep.sum() <= len(columns) + 1:
+        return float("nan"), {}
+    design = np.column_stack([np.ones(int(keep.sum()))] + [c[keep] for c in columns])
+    coefficients, *_ = np.linalg.lstsq(design, o[keep], rcond=None)
+    residual = o[keep] - design @ coefficients
+    names = ["intercept", *forecasts]
+    weights = dict(zip(names, map(float, coefficients), strict=True))
+    return float(np.sqrt(np.mean(residual**2))), weights
 
 
 @dataclass(frozen=True)

@@ -135,19 +135,17 @@ def _threads(count: int | None) -> Iterator[None]:
 
 
 THREADS_HELP = "native threads for gradient boosting (default: all cores)"
-TREES_HELP = "boosting iterations per hourly model (daily: 1.5×); fewer is faster, less skilful"
+TREES_HELP = (
+    "boosting iterations per hourly model (daily: 1.5×; default 300 with --met perfect, 200 "
+    "with history); fewer is faster, less skilful"
+)
 
 
 def _training_config(met: str, trees: int | None) -> Any:
     from forecasting.model import TrainingConfig
 
-    if trees is None:
-        return TrainingConfig(met_mode=met)  # type: ignore[arg-type]
-    return TrainingConfig(
-        met_mode=met,  # type: ignore[arg-type]
-        max_iter=trees,
-        daily_max_iter=max(1, round(1.5 * trees)),
-    )
+    # trees None: the per-mode default; the daily model gets 1.5 × the hourly iterations.
+    return TrainingConfig(met_mode=met, max_iter=trees)  # type: ignore[arg-type]
 
 
 @model_cli.command("train", cls=MultiValueCommand)

@@ -89,6 +89,15 @@ def test_metrics_have_exactly_the_protocol_shape(result: BacktestResult) -> None
     assert set(metrics["hourly_all_leads"]) == {str(lead) for lead in range(1, 73)}
     low, high = metrics["intervals"]["daily"]["1"]["rmse"]
     assert low <= metrics["daily"]["1"]["rmse"] <= high
+    # The hindsight ceiling can only do better than each forecast it combines.
+    assert set(metrics["hindsight"]["daily"]) == {"1", "2", "3"}
+    assert set(metrics["hindsight"]["hourly"]) == set(metrics["hourly_all_leads"])
+    ceiling = metrics["hindsight"]
+    for entry in [*ceiling["daily"].values(), *ceiling["hourly"].values()]:
+        assert entry["ratio_to_model"] <= 1 + 1e-9
+        assert entry["ratio_to_persistence"] <= 1 + 1e-9
+        assert entry["ratio_to_climatology"] <= 1 + 1e-9
+        assert set(entry["coefficients"]) == {"intercept", "p50", "persistence", "climatology"}
 
 
 def test_predictions_have_exactly_the_protocol_columns(result: BacktestResult) -> None:

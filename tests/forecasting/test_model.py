@@ -21,6 +21,7 @@ from forecasting.model import (
     QuantileGradientBoosting,
     TrainingConfig,
     best_csi_cutoff,
+    boosting_iterations,
     central_statistic,
     describe_model,
     forecast_series,
@@ -132,6 +133,17 @@ def test_central_statistic_follows_the_met_mode() -> None:
     assert central_statistic(TrainingConfig(met_mode="history", center="median")) == "median"
     with pytest.raises(ValueError):
         central_statistic(TrainingConfig(center="mode"))
+
+
+def test_boosting_iterations_follow_the_met_mode_unless_given() -> None:
+    def resolved(**kwargs: object) -> tuple[int | None, int | None]:
+        config = boosting_iterations(TrainingConfig(**kwargs))  # type: ignore[arg-type]
+        return config.max_iter, config.daily_max_iter
+
+    assert resolved(met_mode="perfect") == (300, 450)
+    assert resolved(met_mode="history") == (200, 300)
+    assert resolved(met_mode="history", max_iter=10) == (10, 15)
+    assert resolved(met_mode="perfect", max_iter=10, daily_max_iter=7) == (10, 7)
 
 
 def test_signed_log_round_trip() -> None:

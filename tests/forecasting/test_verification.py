@@ -24,6 +24,28 @@ def test_continuous_scores_by_hand() -> None:
     assert math.isnan(vf.rmse([np.nan], [1.0]))
 
 
+def test_hindsight_rmse_finds_the_exact_combination() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(100, 30, 200), rng.normal(80, 20, 200)
+    observed = 5.0 + 0.5 * a + 0.25 * b
+    rmse, coefficients = vf.hindsight_rmse(observed, {"a": a, "b": b})
+    assert rmse == pytest.approx(0.0, abs=1e-9)
+    assert coefficients == pytest.approx({"intercept": 5.0, "a": 0.5, "b": 0.25})
+
+
+def test_hindsight_rmse_is_a_ceiling_for_each_forecast() -> None:
+    rng = np.random.default_rng(1)
+    truth = rng.gamma(2.0, 40.0, 300)
+    model = truth + rng.normal(0, 20, 300)
+    noise = rng.normal(70, 30, 300)  # carries no information
+    model[5], noise[9] = np.nan, np.nan  # dropped
+    rmse, coefficients = vf.hindsight_rmse(truth, {"model": model, "noise": noise})
+    assert rmse <= vf.rmse(model, truth)
+    assert abs(coefficients["noise"]) < 0.1
+    # Too few cases for the fit: NaN, no coefficients.
+    assert math.isnan(vf.hindsight_rmse([1.0, 2.0], {"x": [1.0, 2.0]})[0])
+
+
 def test_shapes_must_agree() -> None:
     with pytest.raises(ValueError, match="shape"):
         vf.rmse([1.0, 2.0], [1.0])

@@ -204,7 +204,7 @@ def test_observed_hours_count_and_heavy_pollution_under_way_issues_at_once(
     )
     # Today's rest is read from the hourly p90 (as the scenario makes it heavy).
     text = text.replace(
-        "decide_from: probability\nprobability_cutoffs:\n  200: 0.30\n  300: 0.70\n",
+        "decide_from: probability\nprobability_cutoffs:\n  200: 0.30\n  300: 0.50\n",
         "decide_from: p90\n",
     )
     assert "decide_from: p90" in text
