@@ -416,13 +416,15 @@ def central_statistic(config: TrainingConfig) -> str:
 DEFAULT_ITERATIONS: dict[str, int] = {"perfect": 300, "history": 200}
 
 
-def boosting_iterations(config: TrainingConfig) -> TrainingConfig:
-    """``config`` with ``max_iter`` and ``daily_max_iter`` resolved to numbers: the
-    per-mode default (`DEFAULT_ITERATIONS`) where ``None``, the daily model 1.5 × the
-    hourly one unless given."""
-    hourly = config.max_iter or DEFAULT_ITERATIONS[config.met_mode]
-    daily = config.daily_max_iter or max(1, round(1.5 * hourly))
-    return replace(config, max_iter=hourly, daily_max_iter=daily)
+def boosting_iterations(config: TrainingConfig) -> tuple[int, int]:
+    """(hourly, daily) boosting iterations of ``config``: the per-mode default
+    (`DEFAULT_ITERATIONS`) where ``max_iter`` is ``None``, and the daily model 1.5 × the
+    hourly one unless ``daily_max_iter`` is given. Raises ValueError below 1."""
+    hourly = DEFAULT_ITERATIONS[config.met_mode] if config.max_iter is None else config.max_iter
+    daily = max(1, round(1.5 * hourly)) if config.daily_max_iter is None else config.daily_max_iter
+    if hourly < 1 or daily < 1:
+        raise ValueError(f"boosting iterations must be at least 1 (got {hourly}, {daily})")
+    return hourly, daily
 
 
 def internal_leads(max_lead: int, lead_days: Sequence[int], issue_hours: Sequence[int]) -> int:
@@ -511,8 +513,9 @@ def train_forecast_model(
     """
     config = config or TrainingConfig()
     fx._check_mode(config.met_mode)
-    config = boosting_iterations(config)
-    hourly_iterations, daily_iterations = int(config.max_iter or 0), int(config.daily_max_iter or 0)
+    hourly_iterations, daily_iterations = boosting_iterations(config)
+    # The artefact keeps the numbers used, not "by mode".
+    config = replace(config, max_iter=hourly_iterations, daily_max_iter=daily_iterations)
     step = progress or (lambda _message: None)
     tz = _common_tz(series_by_point)
     last_day = pd.Timestamp(train_end)

@@ -104,6 +104,7 @@ def test_model_train_and_show(shared_data: Path, tmp_path: Path) -> None:
     data = json.loads(described.output)
     assert data["training"]["train_end"] == "2014-04-30"
     assert data["config"]["max_iter"] == 10
+    assert data["config"]["daily_max_iter"] == 15  # resolved and stored, not null
     assert "lead" in data["features"]
 
 

@@ -136,14 +136,13 @@ def test_central_statistic_follows_the_met_mode() -> None:
 
 
 def test_boosting_iterations_follow_the_met_mode_unless_given() -> None:
-    def resolved(**kwargs: object) -> tuple[int | None, int | None]:
-        config = boosting_iterations(TrainingConfig(**kwargs))  # type: ignore[arg-type]
-        return config.max_iter, config.daily_max_iter
-
-    assert resolved(met_mode="perfect") == (300, 450)
-    assert resolved(met_mode="history") == (200, 300)
-    assert resolved(met_mode="history", max_iter=10) == (10, 15)
-    assert resolved(met_mode="perfect", max_iter=10, daily_max_iter=7) == (10, 7)
+    assert boosting_iterations(TrainingConfig(met_mode="perfect")) == (300, 450)
+    assert boosting_iterations(TrainingConfig(met_mode="history")) == (200, 300)
+    assert boosting_iterations(TrainingConfig(met_mode="history", max_iter=10)) == (10, 15)
+    assert boosting_iterations(TrainingConfig(max_iter=10, daily_max_iter=7)) == (10, 7)
+    # Zero is refused, not silently replaced by the default.
+    with pytest.raises(ValueError, match="at least 1"):
+        boosting_iterations(TrainingConfig(max_iter=0))
 
 
 def test_signed_log_round_trip() -> None:
