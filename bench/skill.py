@@ -40,15 +40,30 @@ def station_file(data: Path, station: str) -> Path:
     return data / "beijing_multisite" / f"PRSA_Data_{station}_20130301-20170228.csv"
 
 
-def backtest_command(data: Path, mode: str, out_dir: Path, threads: int | None) -> list[str]:
+def backtest_command(
+    data: Path,
+    mode: str,
+    out_dir: Path,
+    threads: int | None,
+    *,
+    test: tuple[str, ...] = TEST_STATIONS,
+    protocol: tuple[str, ...] = PROTOCOL,
+    trees: int | None = None,
+    name: str | None = None,
+) -> list[str]:
+    """The `hazewarn backtest` command line: by default the issue-3 protocol, writing
+    ``metrics-<name>.json`` and ``preds-<name>.csv`` (name: the met mode) to ``out_dir``."""
+    name = name or mode
     command = [str(REPO / ".venv" / "bin" / "hazewarn"), "backtest", "--train"]
     command += [str(station_file(data, s)) for s in TRAIN_STATIONS]
-    command += ["--test"] + [str(station_file(data, s)) for s in TEST_STATIONS]
-    command += [*PROTOCOL, "--met", mode]
-    command += ["--out", str(out_dir / f"metrics-{mode}.json")]
-    command += ["--predictions", str(out_dir / f"preds-{mode}.csv")]
+    command += ["--test"] + [str(station_file(data, s)) for s in test]
+    command += [*protocol, "--met", mode]
+    command += ["--out", str(out_dir / f"metrics-{name}.json")]
+    command += ["--predictions", str(out_dir / f"preds-{name}.csv")]
     if threads is not None:
         command += ["--threads", str(threads)]
+    if trees is not None:
+        command += ["--trees", str(trees)]
     return command
 
 
