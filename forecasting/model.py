@@ -410,9 +410,10 @@ def central_statistic(config: TrainingConfig) -> str:
 
 
 #: Boosting iterations per hourly model by met mode, chosen on time-ordered validation inside
-#: the training years (fit 2013-03..2015-02, six training stations scored 2015-03..2016-02):
-#: with forecast weather 300 iterations gave 0.4-1.4 % lower daily-mean RMSE at D+1..D+3
-#: than 200 (400 gained little more); without it 200 scored best (400 was worse at D+2/D+3).
+#: the training years (fit 2013-03..2015-02, six training stations scored 2015-03..2016-02;
+#: `bench/iterations.py`): with forecast weather 300 iterations gave 0.4-1.4 % lower daily-
+#: mean RMSE at D+1..D+3 than 200 (400 gained little more); without it 300 and 400 gained
+#: 0.3 % at D+1 and lost at D+2 and D+3, so 200.
 DEFAULT_ITERATIONS: dict[str, int] = {"perfect": 300, "history": 200}
 
 
