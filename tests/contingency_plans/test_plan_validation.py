@@ -98,7 +98,8 @@ def test_plan_regions_exist_and_list_the_city() -> None:
 
 def test_region_floor_and_province_membership() -> None:
     regions = load_regions(REGIONS_DIR)
-    assert regions["yrd"].covers("320100")  # Nanjing, through Jiangsu's province code
+    assert regions["yrd"].covers("320100")  # Nanjing, a central-area city
+    assert not regions["yrd"].covers("320300")  # Xuzhou: Jiangsu, but not in the central area
     assert not regions["yrd"].covers("110000")
     assert not regions["fenwei"].covers("140100")
     assert Region.floor("yellow", "orange") == "orange"
