@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import copy
 import shutil
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
 
+from contingency_plans.actions import actions_for
 from contingency_plans.loader import (
     PLANS_DIR,
     TEMPLATES_DIR,
@@ -292,3 +295,18 @@ def test_province_items_reach_the_city_plans() -> None:
     henan = load_plan(PLANS_DIR / "410300-luoyang.yaml")
     assert [f.exemption for f in henan.enterprises.firms].count("strategic_export") == 1
     assert isinstance(henan, Plan) and henan.city.province_en == "Henan"
+
+
+def test_actions_for_a_template_based_plan_on_the_city_clock() -> None:
+    plan = load_plan(PLANS_DIR / "320500-suzhou.yaml")
+    issued = datetime(2025, 1, 8, 21, 30, tzinfo=ZoneInfo("Asia/Shanghai"))
+    actions = actions_for(plan, "red", issued)
+    by_id = {a.measure_id: a for a in actions if a.kind != "enterprise"}
+    classes = by_id["schools-classes"]
+    assert classes.effective_at.isoformat() == "2025-01-09T00:00:00+08:00"
+    assert classes.department_zh == "苏州市教育局"
+    # Red replaces orange's outdoor stop; cumulative otherwise.
+    assert "schools-outdoor" not in by_id and "green-travel" in by_id
+    firms = [a for a in actions if a.kind == "enterprise"]
+    assert firms and all(a.enterprise is not None and a.enterprise.example for a in firms)
+    assert all("苏州市" in a.enterprise.name_zh for a in firms if a.enterprise is not None)
