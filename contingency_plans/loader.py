@@ -304,7 +304,8 @@ def check_files(paths: Iterable[str | Path]) -> tuple[list[Problem], list[Plan |
         else:
             item, found = _plan_from(data, lines, name, _templates_beside(source))
             key, where = (f"city {item.code}", "city.code") if item else ("", "")
-        problems.extend(found)
+        # A template's problem is found again through every plan extending it: say it once.
+        problems.extend(problem for problem in found if problem not in problems)
         if item is None:
             continue
         if key in owners:

@@ -310,3 +310,16 @@ def test_actions_for_a_template_based_plan_on_the_city_clock() -> None:
     firms = [a for a in actions if a.kind == "enterprise"]
     assert firms and all(a.enterprise is not None and a.enterprise.example for a in firms)
     assert all("苏州市" in a.enterprise.name_zh for a in firms if a.enterprise is not None)
+
+
+def test_a_broken_template_is_reported_once_for_all_its_plans(plans: Path) -> None:
+    template = plans / "templates" / "testprov.yaml"
+    data = yaml.safe_load(template.read_text(encoding="utf-8"))
+    data["lead_time_hours"] = -1
+    template.write_text(_dump(data), encoding="utf-8")
+    first = _write(plans, _city())
+    second = _write(
+        plans, _city(city={"code": "131100", "name_zh": "衡水市", "name_en": "Hengshui"}), "b.yaml"
+    )
+    problems = validate_files([first, second])
+    assert [(Path(p.file).name, p.path) for p in problems] == [("testprov.yaml", "lead_time_hours")]
