@@ -14,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -156,8 +157,22 @@ def _plan_from(
 def _read_for_templates(
     source: Path,
 ) -> tuple[Any, dict[tuple[str | int, ...], int], list[tuple[str, str, str, int | None]]]:
-    data, lines, problems = _read(source)
+    name = str(source)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, {}, [(name, "", f"cannot read file: {exc}", None)]
+    data, lines, problems = _parse_template_text(text, name)
     return data, lines, [(p.file, p.path, p.message, p.line) for p in problems]
+
+
+@lru_cache(maxsize=32)
+def _parse_template_text(
+    text: str, name: str
+) -> tuple[Any, dict[tuple[str | int, ...], int], list[Problem]]:
+    # Every plan of a province reads the same templates: parse each text once. Keyed on
+    # the text itself, so an edited template is parsed again; merging never mutates it.
+    return _parse_text(text, name)
 
 
 def _extended_plan_from(

@@ -60,17 +60,49 @@ TemplateProblem = tuple[str, str, str, int | None]
 
 @dataclass
 class Origin:
-    """Where one value of a merged plan was written: file, line, and its parts' origins."""
+    """Where one value of a merged plan was written: file, line, and its parts' origins.
+
+    A value taken whole from one file keeps that file's ``lines`` and its path there
+    (``src``) and works out its parts' origins only when asked: most are never asked.
+    """
 
     file: str
     line: int | None
     children: dict[str | int, Origin] = field(default_factory=dict)
+    lines: Lines | None = None
+    src: LinePath = ()
+    expanded: bool = True
+
+    def child(self, key: str | int) -> Origin | None:
+        """The origin of one part of the value, if the value has that part."""
+        self._expand()
+        return self.children.get(key)
+
+    def all_children(self) -> dict[str | int, Origin]:
+        """A copy of the origins of every part of the value."""
+        self._expand()
+        return dict(self.children)
+
+    def _expand(self) -> None:
+        if self.expanded or self.lines is None:
+            return
+        self.expanded = True
+        prefix = len(self.src)
+        keys = {
+            path[prefix] for path in self.lines if len(path) > prefix and path[:prefix] == self.src
+        }
+        for key in keys:
+            if key not in self.children:
+                src = (*self.src, key)
+                self.children[key] = Origin(
+                    self.file, self.lines.get(src), lines=self.lines, src=src, expanded=False
+                )
 
     def at(self, path: LinePath) -> Origin:
         """The origin of ``path``, or of its nearest ancestor that has one."""
         node = self
         for part in path:
-            child = node.children.get(part)
+            child = node.child(part)
             if child is None:
                 break
             node = child
@@ -84,16 +116,9 @@ def _format_path(path: LinePath) -> str:
     return out
 
 
-def _origin_of(value: Any, lines: Lines, name: str, src: LinePath) -> Origin:
-    """The origin tree of a value written at ``src`` in file ``name``."""
-    node = Origin(name, lines.get(src))
-    if isinstance(value, dict):
-        for key, item in value.items():
-            node.children[key] = _origin_of(item, lines, name, (*src, key))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            node.children[index] = _origin_of(item, lines, name, (*src, index))
-    return node
+def _origin_of(lines: Lines, name: str, src: LinePath) -> Origin:
+    """The origin of a value written at ``src`` in file ``name`` (parts on demand)."""
+    return Origin(name, lines.get(src), lines=lines, src=src, expanded=False)
 
 
 @dataclass
@@ -115,7 +140,7 @@ def _overlay(
 ) -> tuple[dict[str, Any], Origin]:
     """``over`` (written at ``path`` of ``source``) merged onto ``base``."""
     out = dict(base)
-    origin = Origin(source.name, source.lines.get(path), dict(base_origin.children))
+    origin = Origin(source.name, source.lines.get(path), base_origin.all_children())
     for key, value in over.items():
         here = (*path, key)
         if path == () and key == EXTENDS_KEY:
@@ -150,17 +175,17 @@ def _overlay(
                 )
                 continue
             out[target] = [*inherited, *value]
-            kept = base_origin.children.get(target, Origin(source.name, line))
-            node = Origin(kept.file, kept.line, dict(kept.children))
-            for offset, item in enumerate(value):
+            kept = base_origin.child(target) or Origin(source.name, line)
+            node = Origin(kept.file, kept.line, kept.all_children())
+            for offset in range(len(value)):
                 node.children[len(inherited) + offset] = _origin_of(
-                    item, source.lines, source.name, (*here, offset)
+                    source.lines, source.name, (*here, offset)
                 )
             origin.children[target] = node
         elif isinstance(value, dict) and isinstance(out.get(key), dict):
             out[key], origin.children[key] = _overlay(
                 out[key],
-                base_origin.children.get(key, Origin(source.name, None)),
+                base_origin.child(key) or Origin(source.name, None),
                 value,
                 source,
                 here,
@@ -174,7 +199,7 @@ def _overlay(
                 )
             else:
                 out[key] = value
-                origin.children[key] = _origin_of(value, source.lines, source.name, here)
+                origin.children[key] = _origin_of(source.lines, source.name, here)
     return out, origin
 
 
