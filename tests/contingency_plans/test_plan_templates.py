@@ -295,6 +295,10 @@ def test_province_items_reach_the_city_plans() -> None:
     henan = load_plan(PLANS_DIR / "410300-luoyang.yaml")
     assert [f.exemption for f in henan.enterprises.firms].count("strategic_export") == 1
     assert isinstance(henan, Plan) and henan.city.province_en == "Henan"
+    # A city's own override beats the template; the rest of the mapping is inherited.
+    yangling = load_plan(PLANS_DIR / "610403-yangling.yaml")
+    assert yangling.plan.issuer_zh == "杨凌示范区管理委员会"
+    assert yangling.plan.title_zh == "杨凌示范区重污染天气应急预案"
 
 
 def test_actions_for_a_template_based_plan_on_the_city_clock() -> None:
