@@ -529,6 +529,18 @@ class MemberCompliance:
     lagging: bool
     reason: str
 
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``city_code``, levels as codes, times ISO 8601) of the API and the
+        ``regional.lagging`` event (`docs/events.schema.json`, ``memberCompliance``)."""
+        out: dict[str, Any] = dataclasses.asdict(self)
+        out["city_code"] = out.pop("city")
+        for name, value in out.items():
+            if isinstance(value, Level):
+                out[name] = value.value
+            elif isinstance(value, datetime):
+                out[name] = value.isoformat()
+        return out
+
 
 def compliance(
     state: RegionalState,
