@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -99,6 +100,23 @@ def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision")) 
             cities = sync_registry(session)
             sync_extra_stations(session)
         console.print(f"city registry synced: {cities.total} cities, {cities.inserted} added")
+
+
+@db_cli.command("backup")
+def db_backup(
+    target: Path = typer.Argument(..., help="File to write the copy to (replaced if present)"),
+) -> None:
+    """Copy a SQLite database while the service runs (SQLite's online backup API).
+    PostgreSQL: use pg_dump (docs/operations.md)."""
+    from app.database import sqlite_backup
+
+    url = get_settings().database_url
+    if not url.startswith("sqlite"):
+        fail("db backup copies SQLite files; use pg_dump -Fc for PostgreSQL (docs/operations.md)")
+    if target.is_dir() or not target.parent.is_dir():
+        fail(f"{target}: give a file in an existing folder")
+    sqlite_backup(url, target)
+    console.print(f"database at [bold]{_safe_url(url)}[/] copied to {target}")
 
 
 @cli.command()
