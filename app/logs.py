@@ -28,6 +28,12 @@ _QUIET = {
 }
 
 
+def _drop_color_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
+    # uvicorn adds a copy of each message with terminal colour codes as an extra.
+    event.pop("color_message", None)
+    return event
+
+
 def wants_json(log_format: str, stream: IO[str]) -> bool:
     """JSON unless asked for the console format or (auto) writing to a terminal."""
     if log_format == "json":
@@ -53,6 +59,7 @@ def configure_logging(
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.stdlib.ExtraAdder(),
+        _drop_color_message,
         structlog.processors.TimeStamper(fmt="iso", utc=True, key="timestamp"),
     ]
     renderer: Any
