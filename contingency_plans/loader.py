@@ -183,9 +183,16 @@ def load_plan(path: str | Path) -> Plan:
     return plan
 
 
-def load_region(path: str | Path) -> Region:
-    """Read and validate one region file; raises :class:`PlanError` listing every problem."""
-    source = Path(path)
+def load_region(path_or_id: str | Path, directory: str | Path = REGIONS_DIR) -> Region:
+    """Read and validate one region, given its file or its id (``jjj-2+26``: the file of
+    that id in ``directory``); raises :class:`PlanError` listing every problem, or
+    KeyError for an unknown id."""
+    source = Path(path_or_id)
+    if isinstance(path_or_id, str) and not source.suffix:
+        regions = load_regions(directory)
+        if path_or_id not in regions:
+            raise KeyError(f"unknown region {path_or_id!r}; known: {', '.join(sorted(regions))}")
+        return regions[path_or_id]
     data, lines, problems = _read(source)
     if problems:
         raise PlanError(problems)
