@@ -23,12 +23,14 @@
   level; ``release`` at the regional lift lifts a regionally triggered warning and hands an own
   warning back to the city's rules, so the next evaluation of its own forecast decides it.
 
-Deviation from the contract (docs: notes/regional-contract.md): none in names or signatures;
+Against the API agreed for issue 9 nothing is renamed and no signature changes; additions:
 ``open_proposal``/``declare`` take an optional ``id`` and ``adjust`` an optional ``region``
 (to check new members); `RegionalState` carries more fields (triggering, reason, proposed_at,
-issued_at, updated_at, lifted_at, lifted_by). `join`/`release`/`RegionalNotice` live in
-`alerts.regional_link` and `propose`/`RegionalProposal` in `alerts.regional_proposal` (keeping
-each module under ~600 lines); both are re-exported here, so callers import `alerts.regional`.
+issued_at, updated_at, lifted_at, lifted_by); ``compliance``'s ``grace`` is a timedelta or
+hours; `MemberCompliance.to_dict` gives the JSON row of the API and events.
+`join`/`release`/`RegionalNotice` live in `alerts.regional_link` and
+`propose`/`RegionalProposal` in `alerts.regional_proposal` (keeping each module under ~600
+lines); both are re-exported here, so callers import `alerts.regional`.
 """
 
 from __future__ import annotations
@@ -457,16 +459,19 @@ def reconsider(
         return None
     if proposal.region_id != state.region_id:
         raise RegionalError(f"proposal for {proposal.region_id} cannot update {_name(state)}")
-    changes = {
-        "level": proposal.level,
-        "starts_at": proposal.starts_at,
-        "ends_at": proposal.ends_at,
-        "members": proposal.members,
-        "triggering": proposal.triggering,
-    }
-    if all(getattr(state, name) == value for name, value in changes.items()):
+    updated = dataclasses.replace(
+        state,
+        level=proposal.level,
+        starts_at=proposal.starts_at,
+        ends_at=proposal.ends_at,
+        members=proposal.members,
+        triggering=proposal.triggering,
+        reason=proposal.reason,
+        updated_at=at,
+    )
+    unchanged = dataclasses.replace(updated, reason=state.reason, updated_at=state.updated_at)
+    if unchanged == state:
         return None
-    updated = dataclasses.replace(state, **changes, reason=proposal.reason, updated_at=at)  # type: ignore[arg-type]
     return _move(state, updated, "updated", at=at, actor=SYSTEM_ACTOR, reason=proposal.reason)
 
 
@@ -528,6 +533,18 @@ class MemberCompliance:
     status: ComplianceStatus
     lagging: bool
     reason: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``city_code``, levels as codes, times ISO 8601) of the API and the
+        ``regional.lagging`` event (`docs/events.schema.json`, ``memberCompliance``)."""
+        out: dict[str, Any] = dataclasses.asdict(self)
+        out["city_code"] = out.pop("city")
+        for name, value in out.items():
+            if isinstance(value, Level):
+                out[name] = value.value
+            elif isinstance(value, datetime):
+                out[name] = value.isoformat()
+        return out
 
 
 def compliance(

@@ -26,7 +26,8 @@ def write(tmp_path: Path, data: dict[str, Any]) -> Path:
 
 def test_province_membership() -> None:
     regions = load_regions(REGIONS_DIR)
-    assert regions["yrd"].covers("320100")  # Nanjing, through Jiangsu's province code
+    assert regions["yrd"].covers("320100")  # Nanjing, a central-area city
+    assert not regions["yrd"].covers("320300")  # Xuzhou: Jiangsu, but not in the central area
     assert not regions["yrd"].covers("110000")
     assert not regions["fenwei"].covers("140100")
     assert regions["fenwei"].member_codes[0] == "140700"
