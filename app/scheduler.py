@@ -10,6 +10,8 @@ several uvicorn workers never run a job twice). Jobs:
   90 days against the observations that have arrived since.
 - ``unacknowledged`` (every ``HAZEWARN_SCHEDULER_UNACK_CHECK_MINUTES``): flags warnings the
   city office has not acknowledged in time.
+- ``regional_lagging`` (same interval): flags member cities lagging behind an issued
+  regional warning past its grace (``regional.lagging`` events to the coordinator).
 - the outbox dispatcher loop, continuously in a thread, when
   ``HAZEWARN_SCHEDULER_RUNS_DISPATCHER`` is true (the one-machine set-up).
 
@@ -320,6 +322,27 @@ def flag_unacknowledged(
     return overdue
 
 
+def flag_regional_lagging(
+    now: datetime, *, sessions: SessionFactory = session_scope
+) -> dict[str, list[str]]:
+    """Members lagging behind issued regional warnings, per regional warning id
+    (`app.regional.evaluation.check_lagging`: new laggards get a ``regional.lagging`` event
+    and an audit line, committed here; the gauge counts them per region)."""
+    from app.regional.evaluation import check_lagging
+
+    with sessions() as session:
+        lagging = check_lagging(session, now)
+    for warning_id, cities in lagging.items():
+        if cities:
+            log.warning(
+                "regional warning %s: %d member(s) lagging: %s",
+                warning_id,
+                len(cities),
+                ", ".join(cities),
+            )
+    return lagging
+
+
 # --------------------------------------------------------------------------- dispatcher
 
 
@@ -413,6 +436,14 @@ def build_scheduler(settings: Settings | None = None) -> Any:
         name="flag unacknowledged warnings",
         next_run_time=utcnow(),
     )
+    scheduler.add_job(
+        lambda: flag_regional_lagging(utcnow()),
+        "interval",
+        minutes=settings.scheduler_unack_check_minutes,
+        id="regional_lagging",
+        name="flag members lagging behind regional warnings",
+        next_run_time=utcnow(),
+    )
     return scheduler
 
 
@@ -478,6 +509,10 @@ def scheduler_command(
         verify_recent_runs(now)
         overdue = flag_unacknowledged(now)
         console.print(f"unacknowledged warnings: {len(overdue)}")
+        lagging = flag_regional_lagging(now)
+        console.print(
+            f"members lagging behind regional warnings: {sum(map(len, lagging.values()))}"
+        )
         return
     # APScheduler logs every job start and end at INFO; the jobs log what they did.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

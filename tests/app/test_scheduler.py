@@ -96,10 +96,10 @@ def test_settings_of_the_scheduler_have_safe_defaults() -> None:
         Settings(scheduler_verify_time="25:00")
 
 
-def test_build_scheduler_has_the_three_jobs_in_utc(tmp_path: Path) -> None:
+def test_build_scheduler_has_its_jobs_in_utc(tmp_path: Path) -> None:
     settings = Settings(grid_inbox=tmp_path, scheduler_verify_time="02:15")
     jobs = {job.id: job for job in scheduler.build_scheduler(settings).get_jobs()}
-    assert set(jobs) == {"grid_inbox", "verify", "unacknowledged"}
+    assert set(jobs) == {"grid_inbox", "verify", "unacknowledged", "regional_lagging"}
     assert "hour='2'" in str(jobs["verify"].trigger)
     assert "minute='15'" in str(jobs["verify"].trigger)
 
