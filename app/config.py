@@ -119,6 +119,15 @@ class Settings(BaseSettings):
         description="Serve the scheduler process's Prometheus metrics (job runs, failures) on "
         "this port (unset: not served).",
     )
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        description="A distributed scheduler (tcp://host:8786): lazy grid reads of forecast runs "
+        "compute on its workers, and the scheduler's inbox reads every grid lazily. Unset: "
+        "dask runs in this process.",
+    )
+    dask_connect_timeout_seconds: float = Field(
+        default=30, gt=0, description="How long to wait for the dask scheduler at start."
+    )
     # --- health, logs (docs/operations.md) ---
     heartbeat_seconds: float = Field(
         default=15, gt=0, description="How often the scheduler and dispatchers record a heartbeat."

@@ -79,6 +79,11 @@ def run(
     def report(stage: str, done: int, total: int) -> None:
         progress.update(task, description=_STAGES.get(stage, stage), completed=done, total=total)
 
+    from app.forecast_runs.cluster import connect
+
+    # A configured cluster computes the lazy read (the default when one is configured).
+    client = connect()
+    lazy = lazy or client is not None
     try:
         with progress, session_scope() as session:
             stored = run_forecast(
