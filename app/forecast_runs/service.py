@@ -44,6 +44,7 @@ from app.timestamps import utcnow
 from forecasting import verification
 from forecasting.aqi import daily_aqi, version_for
 from forecasting.observations import POLLUTANTS, WEATHER
+from forecasting.qc import mask_flagged
 from forecasting.runs import ProgressCallback, forecast_points, utc_hour
 
 #: Hours of observations up to and including the issue hour handed to the model: the
@@ -140,6 +141,8 @@ def city_history(
 ) -> pd.DataFrame:
     """Per city and hour in ``start <= time <= end`` (aware), the mean of its stations'
     observations: columns ``point`` (city code), ``time`` (UTC) and `HISTORY_COLUMNS`.
+    QC-flagged values are left out (`forecasting.qc.mask_flagged`), so a broken sensor
+    moves neither the features of a run nor its verification.
 
     Concentrations and scalar weather are plain means over the stations reporting that
     hour (as HJ 663 averages a city's sites); wind direction is the direction of the mean
@@ -152,12 +155,13 @@ def city_history(
     # Chunked IN lists keep every database (and its parameter limit) happy.
     for first in range(0, len(ids), 500):
         rows = session.execute(
-            select(Observation.station_id, Observation.time, *columns)
+            select(Observation.station_id, Observation.time, *columns, Observation.qc_flags)
             .where(Observation.station_id.in_(ids[first : first + 500]))
             .where(Observation.time >= start.astimezone(UTC))
             .where(Observation.time <= end.astimezone(UTC))
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["station_id", "time", *HISTORY_COLUMNS]))
+        frame = pd.DataFrame(rows, columns=["station_id", "time", *HISTORY_COLUMNS, "qc_flags"])
+        frames.append(mask_flagged(frame).drop(columns=["qc_flags"]))
     raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if raw.empty:
         return pd.DataFrame(

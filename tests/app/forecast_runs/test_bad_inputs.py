@@ -1,0 +1,48 @@
+"""Bad inputs never move a forecast run (issue 10): flagged observations, implausible or
+incomplete grids, issue times from the future, runs older than the current one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from app.database import session_scope
+from app.forecast_runs.service import LoadedModel, run_daily, run_forecast
+from app.observations.models import Observation
+from app.observations.service import import_observations
+
+from .conftest import ISSUE, GridWriter
+
+
+def _daily(run_id: int) -> list[tuple[str, int, float, float]]:
+    with session_scope() as session:
+        return [
+            (row.city_code, row.lead_day, row.p50, row.p_gt_150)
+            for row in run_daily(session, run_id)
+        ]
+
+
+def test_a_flagged_million_at_a_station_does_not_move_the_forecast(
+    seeded: str, grid: GridWriter, tiny_model: LoadedModel, tmp_path: Path
+) -> None:
+    """Issue 10 case: one PM2.5 reading of 1,000,000 µg/m³ (flagged by the import's QC) at
+    a Beijing station led the next forecast run to propose red; the run must forecast
+    exactly what it forecasts with that hour missing (so no proposal can change)."""
+    path = grid()
+    with session_scope() as session:
+        stored = session.get_one(Observation, ("T-BJ-1", ISSUE))
+        stored.pm25 = None  # the reference: the station reported no PM2.5 that hour
+    with session_scope() as session:
+        clean = run_forecast(session, [path], ISSUE, tiny_model, now=ISSUE).id
+    spike = tmp_path / "spike.csv"
+    spike.write_text(
+        "station,city,time,pollutant,value,unit\n"
+        f"T-BJ-1,Beijing,{ISSUE.isoformat()},pm25,1000000,ug/m3\n",
+        encoding="utf-8",
+    )
+    with session_scope() as session:
+        import_observations(session, [spike])
+    with session_scope() as session:
+        assert session.get_one(Observation, ("T-BJ-1", ISSUE)).pm25 == 1_000_000
+        spiked = run_forecast(session, [path], ISSUE, tiny_model, now=ISSUE).id
+    assert _daily(spiked) == _daily(clean)
+    assert max(p50 for _, _, p50, _ in _daily(spiked)) < 500
