@@ -39,7 +39,14 @@ import pandas as pd
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from forecasting.grids import CANONICAL_VARIABLES, Chunks, GridError, open_grid, sample_points
+from forecasting.grids import (
+    CANONICAL_VARIABLES,
+    Chunks,
+    GridError,
+    check_plausible,
+    open_grid,
+    sample_points,
+)
 
 #: progress(stage, done, total): stages "open", "sample", "predict".
 ProgressCallback = Callable[[str, int, int], None]
@@ -206,6 +213,8 @@ def sample_met(
     if not pd.DatetimeIndex(sampled["time"].values).equals(hourly_axis):
         sampled = _to_hourly(sampled, hourly_axis)
     _check_points_have_values(sampled, issued_at, max_lead_h)
+    # Lazy grids are not read whole: what the run uses is checked (eager ones already were).
+    check_plausible(sampled, _grid_name(ds))
     if progress is not None:
         progress("sample", 1, 1)
     summary = {

@@ -3,12 +3,19 @@ incomplete grids, issue times from the future, runs older than the current one."
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
+import pytest
+import xarray as xr
+from sqlalchemy import func, select
+
 from app.database import session_scope
-from app.forecast_runs.service import LoadedModel, run_daily, run_forecast
+from app.forecast_runs.models import ForecastRun
+from app.forecast_runs.service import LoadedModel, latest_run, run_daily, run_forecast
 from app.observations.models import Observation
 from app.observations.service import import_observations
+from forecasting.grids import GridError
 
 from .conftest import ISSUE, GridWriter
 
@@ -46,3 +53,35 @@ def test_a_flagged_million_at_a_station_does_not_move_the_forecast(
         spiked = run_forecast(session, [path], ISSUE, tiny_model, now=ISSUE).id
     assert _daily(spiked) == _daily(clean)
     assert max(p50 for _, _, p50, _ in _daily(spiked)) < 500
+
+
+def _relabel(path: Path, out: Path, **units: str) -> Path:
+    """A copy of a grid with some variables' units attribute changed (values unchanged)."""
+    with xr.open_dataset(path) as ds:
+        copy = ds.load()
+    for name, unit in units.items():
+        copy[name].attrs["units"] = unit
+    copy.to_netcdf(out)
+    return out
+
+
+def test_kelvin_labelled_degc_is_refused_and_the_previous_run_stays_latest(
+    seeded: str, grid: GridWriter, tiny_model: LoadedModel, tmp_path: Path
+) -> None:
+    """Issue 10 case: a grid whose temperatures are in kelvin but labelled `degC` was
+    accepted, stored as the latest run and lowered D+1..D+3 by about 15 %."""
+    good = grid()
+    with session_scope() as session:
+        previous = run_forecast(session, [good], ISSUE, tiny_model, now=ISSUE).id
+    bad = _relabel(grid("k.nc"), tmp_path / "labelled-degc.nc", t2m="degC")
+    with pytest.raises(GridError) as caught, session_scope() as session:
+        run_forecast(
+            session, [bad], ISSUE + timedelta(hours=6), tiny_model, now=ISSUE + timedelta(hours=6)
+        )
+    assert "t2m (2 m temperature) outside its plausible range -90..60 degC: found 2" in str(
+        caught.value
+    )
+    with session_scope() as session:
+        latest = latest_run(session)
+        assert latest is not None and latest.id == previous
+        assert session.scalar(select(func.count()).select_from(ForecastRun)) == 1
