@@ -56,7 +56,12 @@ def run(
     A grid that cannot be read or does not cover every city and forecast hour stores
     nothing (exit status 2); the previous run stays the latest.
     """
-    from app.forecast_runs.service import ForecastRunError, load_model_file, run_forecast
+    from app.forecast_runs.service import (
+        ForecastRunError,
+        latest_run,
+        load_model_file,
+        run_forecast,
+    )
     from forecasting.grids import GridError
 
     issued_at = parse_issue_time(at)
@@ -91,6 +96,13 @@ def run(
                 progress=report,
             )
             run_id, cities, lead = stored.id, stored.city_count, stored.max_lead_h
+            current = latest_run(session)
+            superseded = not drill and current is not None and current.id != run_id
+            current_text = (
+                f"{current.id} issued {current.issued_at.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+                if current is not None
+                else ""
+            )
     except GridError as exc:
         fail(f"bad grid: {_one_line(exc)} (nothing stored)")
     except (ForecastRunError, ValueError) as exc:
@@ -101,6 +113,10 @@ def run(
         f"{cities} cities, leads 1..{lead} h, model {loaded.version}",
         highlight=False,
     )
+    if superseded:
+        console.print(
+            f"older than the latest run {current_text}: stored, not the latest", highlight=False
+        )
 
 
 def _one_line(exc: BaseException) -> str:

@@ -31,6 +31,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.cities.models import City
+from app.config import get_settings
 from app.forecast_runs.models import (
     STATUS_COMPLETE,
     ForecastDaily,
@@ -214,6 +215,18 @@ def grid_file_info(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- the run
 
 
+def check_issue_time(issued_at: datetime, clock: datetime, tolerance_minutes: float) -> None:
+    """Refuse an issue time later than the service clock plus the tolerance (ValueError)."""
+    limit = clock + timedelta(minutes=tolerance_minutes)
+    if issued_at > limit:
+        raise ValueError(
+            f"issue time {issued_at.astimezone(UTC):%Y-%m-%dT%H:%MZ} is later than the service "
+            f"clock {clock.astimezone(UTC):%Y-%m-%dT%H:%MZ} (tolerance {tolerance_minutes:g} "
+            "min, HAZEWARN_FORECAST_ISSUE_TOLERANCE_MINUTES): a forecast cannot be issued in "
+            "the future"
+        )
+
+
 def run_forecast(
     session: Session,
     grid_paths: Sequence[str | Path],
@@ -228,13 +241,19 @@ def run_forecast(
 ) -> ForecastRun:
     """Forecast every city with stations and store the run (see the module docstring).
 
-    ``issued_at``: aware, on the hour. ``grid_paths``: the met grid file(s) (globs are
-    expanded by `forecasting.grids.open_grid`). ``drill``: an exercise run, stored but
-    never the latest. Flushes, does not commit. Raises `GridError` (bad grid),
-    `ForecastRunError` (nothing to forecast) or `ValueError` (issue time).
+    ``issued_at``: aware, on the hour, not later than the service clock (``now``, default
+    `app.timestamps.utcnow`) plus the `forecast_issue_tolerance_minutes` setting: a
+    forecast cannot be issued in the future. ``grid_paths``: the met grid file(s) (globs
+    are expanded by `forecasting.grids.open_grid`). ``drill``: an exercise run, stored but
+    never the latest. A run issued before the latest one is stored but does not become the
+    latest (`latest_run` orders by issue time). Flushes, does not commit. Raises
+    `GridError` (bad grid), `ForecastRunError` (nothing to forecast) or `ValueError`
+    (issue time).
     """
     issue = utc_hour(issued_at)
     issue_dt = issue.to_pydatetime()
+    clock = now or utcnow()
+    check_issue_time(issue_dt, clock, get_settings().forecast_issue_tolerance_minutes)
     cities = forecast_cities(session)
     if not cities:
         raise ForecastRunError("no city has stations: import them with `hazewarn stations import`")
@@ -279,7 +298,7 @@ def run_forecast(
     }
     run = ForecastRun(
         issued_at=issue_dt,
-        created_at=now or utcnow(),
+        created_at=clock,
         model_version=model.version,
         model_path=model.path,
         model_sha256=model.sha256,

@@ -3,13 +3,15 @@ incomplete grids, issue times from the future, runs older than the current one."
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 import xarray as xr
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
+from app.cli import cli
 from app.database import session_scope
 from app.forecast_runs.models import ForecastRun
 from app.forecast_runs.service import LoadedModel, latest_run, run_daily, run_forecast
@@ -18,6 +20,8 @@ from app.observations.service import import_observations
 from forecasting.grids import GridError
 
 from .conftest import ISSUE, GridWriter
+
+runner = CliRunner()
 
 
 def _daily(run_id: int) -> list[tuple[str, int, float, float]]:
@@ -85,3 +89,68 @@ def test_kelvin_labelled_degc_is_refused_and_the_previous_run_stays_latest(
         latest = latest_run(session)
         assert latest is not None and latest.id == previous
         assert session.scalar(select(func.count()).select_from(ForecastRun)) == 1
+
+
+def test_an_issue_time_after_the_service_clock_is_refused(
+    seeded: str, grid: GridWriter, tiny_model: LoadedModel, tiny_model_path: Path
+) -> None:
+    """Issue 10 case: a forecast `--at` two days after the service clock was accepted and
+    became the latest run; it is refused (beyond a small clock-skew tolerance)."""
+    path = grid()
+    with pytest.raises(ValueError, match="later than the service clock"), session_scope() as s:
+        run_forecast(s, [path], ISSUE, tiny_model, now=ISSUE - timedelta(days=2))
+    # Within the tolerance (15 min by default) it is accepted.
+    with session_scope() as session:
+        run_forecast(session, [path], ISSUE, tiny_model, now=ISSUE - timedelta(minutes=10))
+    # Through the CLI, against the real service clock: exit 2, nothing more stored.
+    model = str(tiny_model_path)
+    future = (datetime.now(UTC) + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    refused = runner.invoke(
+        cli,
+        ["forecast", "run", "--grid", str(path), "--at", future.isoformat(), "--model", model],
+        env={"COLUMNS": "300"},
+    )
+    assert refused.exit_code == 2, refused.output
+    assert "is later than the service clock" in refused.output
+    assert "(nothing stored)" in refused.output
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(ForecastRun)) == 1
+
+
+def test_a_run_older_than_the_current_one_never_becomes_the_latest(
+    seeded: str, grid: GridWriter, tiny_model_path: Path
+) -> None:
+    """Issue 10 (time sanity): a run issued before the current latest one is stored but
+    never becomes the latest, and the CLI says so."""
+    path = grid(start=ISSUE - timedelta(hours=6), steps=110)
+    model = str(tiny_model_path)
+    first = runner.invoke(
+        cli,
+        [
+            "forecast",
+            "run",
+            "--grid",
+            str(path),
+            "--at",
+            ISSUE.isoformat(),
+            "--model",
+            str(tiny_model_path),
+        ],
+        env={"COLUMNS": "300"},
+    )
+    assert first.exit_code == 0, first.output
+    assert "not the latest" not in first.output
+    older = (ISSUE - timedelta(hours=6)).isoformat()
+    second = runner.invoke(
+        cli,
+        ["forecast", "run", "--grid", str(path), "--at", older, "--model", model],
+        env={"COLUMNS": "300"},
+    )
+    assert second.exit_code == 0, second.output
+    assert "older than the latest run 1 issued 2017-01-10T04:00Z: stored, not the latest" in (
+        second.output
+    )
+    with session_scope() as session:
+        latest = latest_run(session)
+        assert latest is not None and latest.issued_at == ISSUE
+        assert latest.id == 1
