@@ -96,6 +96,7 @@ def run(
                 progress=report,
             )
             run_id, cities, lead = stored.id, stored.city_count, stored.max_lead_h
+            degraded = stored.degraded_variables
             current = latest_run(session)
             superseded = not drill and current is not None and current.id != run_id
             current_text = (
@@ -113,10 +114,19 @@ def run(
         f"{cities} cities, leads 1..{lead} h, model {loaded.version}",
         highlight=False,
     )
+    if degraded:
+        console.print(f"DEGRADED: {_degraded_text(degraded)}", highlight=False)
     if superseded:
         console.print(
             f"older than the latest run {current_text}: stored, not the latest", highlight=False
         )
+
+
+def _degraded_text(variables: list[str]) -> str:
+    return (
+        f"the grid lacks {', '.join(variables)} (the model can do without them); this run "
+        "never withdraws, downgrades or lifts a warning by itself"
+    )
 
 
 def _one_line(exc: BaseException) -> str:
@@ -170,6 +180,10 @@ def show(
             + (", drill" if found.drill else ""),
             highlight=False,
         )
+        if found.degraded:
+            console.print(
+                f"  DEGRADED: {_degraded_text(found.degraded_variables)}", highlight=False
+            )
         for item in found.inputs.get("grids", []):
             console.print(
                 f"  grid {item['path']} ({item['bytes']:,} bytes, sha256 {item['sha256'][:12]})",

@@ -314,6 +314,7 @@ def run_forecast(
         },
         status=STATUS_COMPLETE,
         drill=drill,
+        degraded=bool(result.grid.get("degraded_variables")),
         max_lead_h=int(result.hourly["lead"].max()) if len(result.hourly) else 0,
         city_count=sum(1 for counts in city_counts.values() if counts["hourly"] > 0),
         city_counts=city_counts,

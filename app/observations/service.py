@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, literal_column, null, select
 from sqlalchemy.orm import Session
 
 from app.cities.models import City
@@ -469,6 +469,14 @@ def list_observations(
     if after is not None:
         query = query.where(Observation.time > after.astimezone(UTC))
     return list(session.scalars(query.order_by(Observation.time).limit(limit)))
+
+
+def valid_value(name: str) -> ColumnElement[Any]:
+    """SQL for an observation column that is NULL where a QC flag marks it (the SQL
+    twin of `forecasting.qc.mask_flagged`), for aggregates computed in the database."""
+    column = getattr(Observation, name)
+    padded = literal_column("','").concat(func.coalesce(Observation.qc_flags, ""))
+    return case((padded.like(f"%,{name}:%"), null()), else_=column)
 
 
 def observations_frame(

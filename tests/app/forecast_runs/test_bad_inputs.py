@@ -154,3 +154,61 @@ def test_a_run_older_than_the_current_one_never_becomes_the_latest(
         latest = latest_run(session)
         assert latest is not None and latest.issued_at == ISSUE
         assert latest.id == 1
+
+
+def _drop(path: Path, out: Path, keep: tuple[str, ...]) -> Path:
+    with xr.open_dataset(path) as ds:
+        copy = ds[list(keep)].load()
+    copy.to_netcdf(out)
+    return out
+
+
+def test_a_temperature_only_grid_is_refused_with_the_missing_list(
+    seeded: str, grid: GridWriter, tiny_model: LoadedModel, tmp_path: Path
+) -> None:
+    """Issue 10 case: a grid that carries only temperature gave a run that exited 0,
+    became the latest and forecast D+1 PM2.5 of 100 instead of 172; it is refused listing
+    the weather the model needs, and the previous run stays the latest."""
+    good = grid()
+    with session_scope() as session:
+        previous = run_forecast(session, [good], ISSUE, tiny_model, now=ISSUE).id
+    only_t2m = _drop(grid("all.nc"), tmp_path / "t2m-only.nc", ("t2m",))
+    later = ISSUE + timedelta(hours=1)
+    with pytest.raises(GridError) as caught, session_scope() as session:
+        run_forecast(session, [only_t2m], later, tiny_model, now=later)
+    assert "the grid lacks weather the model needs: d2m, rh, u10, v10, wspd" in str(caught.value)
+    with session_scope() as session:
+        latest = latest_run(session)
+        assert latest is not None and latest.id == previous
+
+
+def test_a_grid_without_optional_weather_gives_a_degraded_run_shown_everywhere(
+    seeded: str, grid: GridWriter, tiny_model_path: Path, tmp_path: Path
+) -> None:
+    """Issue 10: a run missing weather the model can do without is marked degraded: stored
+    on the run, in the CLI output, `forecast show` and the API."""
+    from fastapi.testclient import TestClient
+
+    from app.main import create_app
+
+    partial = _drop(grid("all.nc"), tmp_path / "no-sp-tp.nc", ("t2m", "d2m", "u10", "v10", "blh"))
+    model = str(tiny_model_path)
+    ran = runner.invoke(
+        cli,
+        ["forecast", "run", "--grid", str(partial), "--at", ISSUE.isoformat(), "--model", model],
+        env={"COLUMNS": "300"},
+    )
+    assert ran.exit_code == 0, ran.output
+    assert "DEGRADED: the grid lacks sp, tp (the model can do without them)" in ran.output
+    shown = runner.invoke(cli, ["forecast", "show"], env={"COLUMNS": "300"})
+    assert "DEGRADED: the grid lacks sp, tp" in shown.output
+    with session_scope() as session:
+        run = latest_run(session)
+        assert run is not None and run.degraded is True
+        assert run.degraded_variables == ["sp", "tp"]
+        run_id = run.id
+    with TestClient(create_app()) as client:
+        body = client.get(f"/v1/forecast-runs/{run_id}").json()
+        assert body["degraded"] is True and body["degraded_variables"] == ["sp", "tp"]
+        latest = client.get("/v1/forecasts/latest").json()
+        assert latest["run"]["degraded"] is True
