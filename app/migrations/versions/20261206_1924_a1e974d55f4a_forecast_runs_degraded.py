@@ -1,7 +1,7 @@
 """forecast runs degraded
 
 Revision ID: a1e974d55f4a
-Revises: e4c58fc96a8e
+Revises: 90430daa45eb
 Create Date: 2026-12-06 19:24:00.849710+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = 'a1e974d55f4a'
-down_revision: str | None = 'e4c58fc96a8e'
+down_revision: str | None = '90430daa45eb'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
