@@ -66,6 +66,12 @@ class Settings(BaseSettings):
         description="Shift of the service clock (app.timestamps.utcnow), in seconds. "
         "`hazewarn demo` sets it to replay a past episode; keep 0 in production.",
     )
+    forecast_issue_tolerance_minutes: float = Field(
+        default=15,
+        ge=0,
+        description="A forecast run's issue time may be at most this far after the service "
+        "clock (clock skew); a later one is refused.",
+    )
     # --- the scheduler process (`hazewarn scheduler`, docs/scheduler.md) ---
     grid_inbox: Path = Field(
         default=Path("var/grid-inbox"),
