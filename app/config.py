@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -62,7 +63,8 @@ class Settings(BaseSettings):
     clock_offset_seconds: float = Field(
         default=0,
         description="Shift of the service clock (app.timestamps.utcnow), in seconds. "
-        "`hazewarn demo` sets it to replay a past episode; keep 0 in production.",
+        "`hazewarn demo` sets it to replay a past episode (in the .env it writes, so every "
+        "command of the demo's folder shares it); keep 0 in production.",
     )
     # --- the scheduler process (`hazewarn scheduler`, docs/scheduler.md) ---
     grid_inbox: Path = Field(
@@ -92,6 +94,14 @@ class Settings(BaseSettings):
     sql_echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
 
 
+def env_file() -> Path | None:
+    """The dotenv file the settings read under the environment variables: ``HAZEWARN_ENV_FILE``,
+    by default ``.env`` in the working folder (`hazewarn demo` writes one there so every
+    command run in that folder shares its database and clock); an empty value reads none."""
+    name = os.environ.get("HAZEWARN_ENV_FILE", ".env")
+    return Path(name) if name else None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return Settings(_env_file=env_file())
