@@ -22,6 +22,16 @@ class Settings(BaseSettings):
         default=Path("../shared/data"),
         description="Folder of the public datasets used by tests, benchmarks and the demo.",
     )
+    data_cache: Path = Field(
+        default=Path("var/data"),
+        description="Folder `hazewarn data fetch` downloads the public datasets into (the "
+        "layout of ../shared/data: HAZEWARN_SHARED_DATA can point at it).",
+    )
+    data_mirror_url: str | None = Field(
+        default=None,
+        description="Fetch datasets from this mirror ({url}/{dataset}/{file}) instead of "
+        "their publishers; the pinned hashes still decide.",
+    )
     host: str = Field(default="127.0.0.1", description="Address `hazewarn serve` binds.")
     port: int = Field(default=8000, description="Port `hazewarn serve` listens on.")
     page_size_max: int = Field(default=5000, description="Largest page a list endpoint returns.")
