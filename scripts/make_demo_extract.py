@@ -5,7 +5,7 @@
 clone (or an installed wheel) needs nothing beside it. From the public datasets in
 ``HAZEWARN_SHARED_DATA`` (default ``../shared/data``) it writes, gzip-compressed:
 
-- the three stations the demo model learns from (`app.demo.DEMO_TRAIN_STATIONS`): their
+- the three stations the demo model learns from (`app.demo_inputs.DEMO_TRAIN_STATIONS`): their
   whole Beijing multi-site files (2013-03 to 2017-02; training reads them up to
   2016-11-30, so the demo model is the same as one trained on the full files);
 - the other six Beijing multi-site stations from `WINDOW_START` to the end of the data
@@ -34,7 +34,7 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO_ROOT / "app" / "data" / "demo_extract"
-#: Must match app.demo.DEMO_TRAIN_STATIONS (a test checks it).
+#: Must match app.demo_inputs.DEMO_TRAIN_STATIONS (a test checks it).
 TRAIN_STATIONS = ("Dongsi", "Guanyuan", "Tiantan")
 #: First month kept for the other stations (year, month): a month and a half before the
 #: first replayed run, to the end of the data (2017-02-28).

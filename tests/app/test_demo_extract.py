@@ -7,7 +7,7 @@ import importlib.util
 from pathlib import Path
 from types import ModuleType
 
-from app.demo import DEMO_TRAIN_STATIONS, EXTRACT_DIR
+from app.demo_inputs import DEMO_TRAIN_STATIONS, EXTRACT_DIR
 from forecasting.observations import read_observations
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
