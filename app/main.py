@@ -15,6 +15,7 @@ from app.outbox.views import router as outbox_router
 from app.plans.views import router as plans_router
 from app.stations.views import router as stations_router
 from app.subscriptions.views import router as subscriptions_router
+from app.warnings.evaluation import register_run_hook
 from app.warnings.views import router as warnings_router
 
 
@@ -25,6 +26,8 @@ def create_app() -> FastAPI:
         description="Heavy-pollution early warning: forecasts, warnings, actions, webhooks, CAP.",
     )
     install_problem_handlers(app)
+    # Every forecast run stored in this process is evaluated for warnings (idempotent).
+    register_run_hook()
     app.include_router(health_router)
     # Routers of each domain are mounted below, one line each.
     app.include_router(cities_router)

@@ -45,17 +45,17 @@ def test_demo_setup_builds_the_episode_from_the_extract_and_reuses_it(
     from app.outbox.models import Delivery, OutboxEvent
     from app.subscriptions.models import Subscription
     from app.timestamps import utcnow
-    from app.warnings import service as warnings_service
+    from app.warnings import evaluation
     from app.warnings.models import CityWarning
 
     evaluated: list[int] = []
-    evaluate_run = warnings_service.evaluate_run
+    evaluate_run = evaluation.evaluate_run
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         evaluated.append(args[1])
         return evaluate_run(*args, **kwargs)
 
-    monkeypatch.setattr(warnings_service, "evaluate_run", counting)
+    monkeypatch.setattr(evaluation, "evaluate_run", counting)
     db = tmp_path / "demo.db"
     db.write_bytes(b"")  # an empty file (as after a crash) is replaced, not refused
     lines: list[str] = []

@@ -59,8 +59,8 @@ def _seed(now: datetime) -> Seeded:
     from app.cities.service import sync_registry
     from app.forecast_runs.models import ForecastDaily, ForecastHourly, ForecastRun
     from app.plans.service import load_plan_files
+    from app.warnings.evaluation import evaluate_run
     from app.warnings.models import CityWarning
-    from app.warnings.service import evaluate_run
     from contingency_plans.loader import PLANS_DIR
 
     issued = now.replace(minute=0, second=0, microsecond=0)
