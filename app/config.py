@@ -70,6 +70,13 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Absolute base URL of the API, for CAP and Atom links.",
     )
+    public_read_recheck_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Anonymous warning-list and Atom answers are served from memory; each "
+        "process checks the database for changes made elsewhere at most this often "
+        "(its own changes show at once; 0 checks on every request).",
+    )
     clock_offset_seconds: float = Field(
         default=0,
         description="Shift of the service clock (app.timestamps.utcnow), in seconds. "
