@@ -547,8 +547,9 @@ def demo_command(
     print(result.api_key, flush=True)
     if not serve:
         console.print(
-            "Serve it with: hazewarn demo --serve (or hazewarn serve and hazewarn scheduler, "
-            "run in this folder)",
+            "Serve it with: hazewarn demo --serve (the local receiver runs there; "
+            "hazewarn serve, scheduler and every other command run in this folder share "
+            "the demo's database and clock)",
             highlight=False,
             soft_wrap=True,
         )
