@@ -25,7 +25,8 @@ demo gives the same result on every machine. On a new SQLite file it:
    days by probability: on the eve the demo model gives the coming days P(> 150 µg/m³)
    under the plan's 0.30, so the first run issues nothing; the second proposes a warning,
    which the plan makes wait for a duty officer (approve it on the dashboard);
-7. writes the demo's environment (``.env`` in the working folder: database, clock, model,
+7. writes the demo's environment (``hazewarn-demo.env`` in the working folder: database,
+   clock, model,
    port; see `app.demo_serve`) so every hazewarn command run there agrees with it;
 8. with ``--serve``, serves the API, the dashboard and the local receiver on
    ``HAZEWARN_HOST:--port`` with the outbox dispatcher running, so the subscribed
@@ -507,12 +508,12 @@ def demo_command(
     Imports stations and observations from the demo extract in the package (no shared data
     needed), trains a small model, replays the forecast runs issued 2016-12-15 and -16 at
     12:00 +08:00 with station weather standing in for the weather forecast, evaluates
-    warnings, subscribes a local receiver, writes the demo's .env (database, clock, model)
+    warnings, subscribes a local receiver, writes hazewarn-demo.env (database, clock, model)
     in the working folder, prints a duty-officer API key and, with --serve, serves the
     dashboard with the dispatcher delivering to the receiver. Reuses an existing demo
     database unless --reset.
     """
-    from app.config import env_file, get_settings
+    from app.config import demo_env_file, get_settings
 
     settings = get_settings()
     port = port or settings.port
@@ -522,7 +523,7 @@ def demo_command(
             # scikit-learn notes that the boosting models were fitted on a DataFrame and
             # predict from arrays (same columns, same order): noise on the demo's screen.
             warnings.filterwarnings("ignore", "X does not have valid feature names")
-            result = setup_demo(db, reset=reset, port=port, env_file=env_file())
+            result = setup_demo(db, reset=reset, port=port, env_file=demo_env_file())
     except DemoError as exc:
         fail(str(exc))
     settings = get_settings()  # now pointing at the demo database
@@ -540,7 +541,7 @@ def demo_command(
     clock = (datetime.now(UTC) + timedelta(seconds=result.clock_offset_seconds)).astimezone(zone)
     console.print(
         f"Replay clock: the service believes it is {clock:%Y-%m-%d %H:%M %z} "
-        "(HAZEWARN_CLOCK_OFFSET_SECONDS, in .env for every command run here).",
+        "(HAZEWARN_CLOCK_OFFSET_SECONDS, in hazewarn-demo.env for every command run here).",
         highlight=False,
     )
     console.print("Duty-officer API key (paste it into the dashboard's key field):")

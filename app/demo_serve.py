@@ -1,11 +1,12 @@
 """The demo's environment and its running service (`hazewarn demo --serve`).
 
-Environment. The demo writes a ``.env`` in the folder it runs in (the settings read it, see
-`app.config.env_file`): its database, the replay clock's offset, its model, its port and
-the permission to deliver webhooks to loopback. Every hazewarn command run in that folder
-(the CLI, ``hazewarn serve``, ``hazewarn scheduler``) then shares the demo's database and
-clock: ``hazewarn warnings list --active`` agrees with the dashboard, and the scheduler
-finds the demo model. A ``.env`` the demo did not write is never overwritten.
+Environment. The demo writes ``hazewarn-demo.env`` in the folder it runs in (the settings
+read it after ``.env``, see `app.config.env_files`): its database, the replay clock's
+offset, its model, its port and the permission to deliver webhooks to loopback. Every
+hazewarn command run in that folder (the CLI, ``hazewarn serve``, ``hazewarn scheduler``)
+then shares the demo's database and clock: ``hazewarn warnings list --active`` agrees
+with the dashboard, and the scheduler finds the demo model. A file there the demo did not
+write is never overwritten; ``.env`` (compose's credentials, for example) is left alone.
 
 Service. One uvicorn server on ``--port`` serves the API, the dashboard and, under
 ``/demo/receiver``, a local webhook receiver (`app.subscriptions.receiver`) that verifies
@@ -37,7 +38,7 @@ __all__ = [
     "write_env_file",
 ]
 
-#: First line of the .env the demo writes: a file without it is not the demo's.
+#: First line of the environment file the demo writes: a file without it is not the demo's.
 ENV_MARKER = "# Written by `hazewarn demo`"
 RECEIVER_MOUNT = "/demo/receiver"
 RECEIVER_NAME = "duty-desk"
@@ -45,7 +46,7 @@ SUBSCRIPTION_DESCRIPTION = "hazewarn demo: local receiver (verifies signatures)"
 
 
 class DemoEnvironment:
-    """What the demo's .env holds."""
+    """What the demo's environment file holds."""
 
     def __init__(
         self,
@@ -76,7 +77,7 @@ class DemoEnvironment:
 
 
 def check_env_file(path: Path | None) -> None:
-    """Raise `ValueError` when ``path`` holds a .env the demo did not write."""
+    """Raise `ValueError` when ``path`` holds a file the demo did not write."""
     if path is None or not path.exists():
         return
     if path.is_dir() or not path.read_text(encoding="utf-8", errors="replace").startswith(
@@ -89,7 +90,7 @@ def check_env_file(path: Path | None) -> None:
 
 
 def read_env_offset(path: Path | None) -> float | None:
-    """The clock offset of the demo's .env at ``path``, or None without one."""
+    """The clock offset of the demo's environment file at ``path``, or None without one."""
     if path is None or not path.is_file():
         return None
     text = path.read_text(encoding="utf-8", errors="replace")
@@ -106,7 +107,7 @@ def read_env_offset(path: Path | None) -> float | None:
 
 
 def write_env_file(path: Path, environment: DemoEnvironment) -> None:
-    """Write the demo's .env atomically (a reader never sees half a file)."""
+    """Write the demo's environment file atomically (a reader never sees half a file)."""
     temporary = path.with_name(path.name + ".tmp")
     temporary.write_text("\n".join(environment.lines()) + "\n", encoding="utf-8")
     temporary.replace(path)

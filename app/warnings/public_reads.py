@@ -229,6 +229,16 @@ _CREDENTIALS = (b"authorization", b"x-api-key")
 PUBLIC_READS = {"/v1/warnings": "list", "/v1/feeds/cap.atom": "atom"}
 
 
+@dataclass(frozen=True)
+class _Route:
+    """What outer middleware reads of ``scope["route"]`` for an answer from memory."""
+
+    path: str
+
+
+_ROUTES = {kind: _Route(path) for path, kind in PUBLIC_READS.items()}
+
+
 class PublicReadMiddleware:
     """ASGI middleware answering an anonymous GET of a public read whose answer is fresh in
     the cache at once: no routing (the longest part of a cached answer otherwise), no
@@ -246,6 +256,8 @@ class PublicReadMiddleware:
             if is_anonymous(headers):
                 entry = public_cache.fresh(request_key(kind, scope["query_string"]), _now())
                 if entry is not None:
+                    # Outer middleware labels requests by their route (metrics, logs).
+                    scope["route"] = _ROUTES[kind]
                     await _answer(entry, headers, send)
                     return
         await self.app(scope, receive, send)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from app.cities.registry import load_registry
 from app.database import reset_caches
 from app.demo import (
     DEMO_ISSUE_TIMES,
@@ -20,6 +21,7 @@ from app.demo import (
     fresh_sqlite_file,
     setup_demo,
 )
+from contingency_plans.loader import PLANS_DIR, plan_files
 
 
 @pytest.fixture
@@ -59,15 +61,15 @@ def test_demo_setup_builds_the_episode_from_the_extract_and_reuses_it(
     db = tmp_path / "demo.db"
     db.write_bytes(b"")  # an empty file (as after a crash) is replaced, not refused
     lines: list[str] = []
-    env_file = tmp_path / ".env"
+    env_file = tmp_path / "hazewarn-demo.env"
     result = setup_demo(db, port=8765, env_file=env_file, say=lines.append)
 
     assert result.database_path == db.resolve()
     assert not result.reused
-    assert result.cities == 34
+    assert result.cities == len(load_registry())
     assert result.stations > 1_498  # the national list plus the built-in extra stations
     assert result.observations == 3 * 35_064 + 6 * 2_880  # the extract's station-hours
-    assert result.plans == 12
+    assert result.plans == len(plan_files(PLANS_DIR))
     assert len(result.run_ids) == 2
     assert result.met_grid_path.is_file() and result.model_path.is_file()
     assert result.warnings >= 1
@@ -183,13 +185,13 @@ def test_a_database_that_is_not_a_demo_is_left_alone(
     assert database_state(db) == "other"
     assert database_state(tmp_path / "absent.db") == "new"
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HAZEWARN_ENV_FILE", ".env")
+    monkeypatch.delenv("HAZEWARN_ENV_FILE")  # the default: .env, then hazewarn-demo.env
     reset_caches()
     result = CliRunner().invoke(cli, ["demo", "--db", str(db)])
     assert result.exit_code == 2
     assert "--reset" in result.output
     assert db.read_bytes() == before
-    assert not (tmp_path / ".env").exists()
+    assert not (tmp_path / "hazewarn-demo.env").exists()
 
 
 def test_a_foreign_env_file_is_never_overwritten(
@@ -197,14 +199,15 @@ def test_a_foreign_env_file_is_never_overwritten(
 ) -> None:
     from app.cli import cli
 
-    (tmp_path / ".env").write_text("HAZEWARN_DATABASE_URL=postgresql://prod/db\n")
+    mine = tmp_path / "hazewarn-demo.env"
+    mine.write_text("HAZEWARN_DATABASE_URL=postgresql://prod/db\n")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("HAZEWARN_ENV_FILE", ".env")
+    monkeypatch.delenv("HAZEWARN_ENV_FILE")
     reset_caches()
     result = CliRunner().invoke(cli, ["demo", "--db", str(tmp_path / "demo.db")])
     assert result.exit_code == 2
     assert "not written by the demo" in result.output
-    assert (tmp_path / ".env").read_text() == "HAZEWARN_DATABASE_URL=postgresql://prod/db\n"
+    assert mine.read_text() == "HAZEWARN_DATABASE_URL=postgresql://prod/db\n"
     assert not (tmp_path / "demo.db").exists()
 
 

@@ -79,6 +79,10 @@ def test_run_sh_without_shared_data_brings_the_demo_up_and_delivers_signed_webho
     clone = tmp_path / "machine" / "hazewarn"
     copy_checkout(clone)
     assert not (clone.parent / "shared").exists()
+    # Compose's credentials file (as the operations docs have one make it) stays as it is:
+    # the demo writes its own environment beside it.
+    compose_env = (clone / ".env.example").read_text()
+    (clone / ".env").write_text(compose_env)
     env = {k: v for k, v in os.environ.items() if not k.startswith("HAZEWARN_")}
     env.pop("PYTHONPATH", None)
     env.update(
@@ -168,8 +172,9 @@ def test_run_sh_without_shared_data_brings_the_demo_up_and_delivers_signed_webho
     assert process.returncode == 0, log.read_text()[-3000:]
 
     # The outbox recorded the deliveries the dashboard shows: every one 200.
-    env_file = (clone / ".env").read_text()
+    env_file = (clone / "hazewarn-demo.env").read_text()
     assert "HAZEWARN_CLOCK_OFFSET_SECONDS=" in env_file
+    assert (clone / ".env").read_text() == compose_env
     with closing(sqlite3.connect(clone / "hazewarn.db")) as conn:
         rows = conn.execute("SELECT status, last_status FROM deliveries").fetchall()
         types = {

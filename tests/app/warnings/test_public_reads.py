@@ -60,6 +60,16 @@ def test_cached_answers_are_the_bytes_of_a_fresh_render_with_etag_and_304(
     feed = client.get("/v1/feeds/cap.atom")
     again = client.get("/v1/feeds/cap.atom", headers={"If-None-Match": feed.headers["etag"]})
     assert feed.status_code == 200 and again.status_code == 304
+    # Answers from memory count under their route in the metrics, like any request.
+    metrics = client.get("/metrics").text
+    counted = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith("hazewarn_http_requests_total{")
+        and 'route="/v1/warnings"' in line
+        and 'status="304"' in line
+    ]
+    assert counted and float(counted[0].rsplit(" ", 1)[1]) >= 1
 
 
 def test_a_change_in_this_process_shows_at_once(
