@@ -36,8 +36,10 @@ Every reader is vectorised pandas: no Python loop runs per row.
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,6 +101,7 @@ UNIT_TO_MICROGRAMS: dict[str, float] = {
 LONG_REQUIRED = ("station", "time", "pollutant", "value", "unit")
 
 HEADER_LINE = 1  # data row i (0-based) is on line i + 2
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ObservationFileError(ValueError):
@@ -139,6 +142,11 @@ def read_observation_file(path: str | Path) -> ObservationFile:
         raw = path.read_bytes()
     except OSError as exc:
         raise ObservationFileError(path, None, f"cannot read file: {exc.strerror}") from exc
+    if raw[:2] == GZIP_MAGIC:  # e.g. the demo extract: any format, gzip-compressed
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ObservationFileError(path, None, f"corrupt gzip file: {exc}") from exc
     if not raw.strip():
         raise ObservationFileError(path, None, "empty file")
     text_encoding = _encoding(raw)
