@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from app.cities.models import City
 from app.database import session_scope
 from app.observations.models import Observation
+from app.observations.service import valid_value
 from app.stations.models import Station
 from forecasting.aqi import (
     HJ633_2012,
@@ -68,7 +69,7 @@ def month_bounds(month: date) -> tuple[date, date]:
 
 def _city_hours(session: Session, start: datetime, end: datetime) -> dict[str, pd.DataFrame]:
     """Per city code: hourly city means of every pollutant (UTC index)."""
-    columns = [getattr(Observation, name) for name in _POLLUTANTS]
+    columns = [valid_value(name) for name in _POLLUTANTS]  # QC-flagged values left out
     rows = session.execute(
         select(Station.city_code, Observation.time, *(func.avg(c) for c in columns))
         .join(Station, Station.id == Observation.station_id)
