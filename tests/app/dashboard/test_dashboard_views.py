@@ -14,7 +14,16 @@ def test_root_serves_the_dashboard_page(client: TestClient) -> None:
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
     assert "duty officers' dashboard" in response.text
-    assert 'id="cities"' in response.text
+    assert 'id="cities"' in response.text and 'id="map"' in response.text
+
+
+def test_the_page_has_no_inline_script_or_handler() -> None:
+    """A Content-Security-Policy without 'unsafe-inline' can serve it."""
+    html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert re.findall(r"\son[a-z]+=", html) == []
+    for module in ("i18n.js", "common.js", "svg.js", "detail.js", "regions.js"):
+        assert (STATIC_DIR / module).is_file(), module
 
 
 def test_page_loads_nothing_from_another_host() -> None:
@@ -22,11 +31,16 @@ def test_page_loads_nothing_from_another_host() -> None:
     html = (STATIC_DIR / "index.html").read_text(encoding="utf-8")
     references = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert references, "the page references its assets"
-    assert all(ref.startswith("/") for ref in references), references
+    assert all(ref.startswith(("/", "#")) for ref in references), references
     for asset in STATIC_DIR.iterdir():
-        text = asset.read_text(encoding="utf-8")
-        assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+        # The SVG namespace is a name, never fetched.
+        text = asset.read_text(encoding="utf-8").replace("http://www.w3.org/2000/svg", "")
+        assert "http://" not in text, asset.name
         assert "https://" not in text, asset.name
+    # Scripts are modules of this folder only.
+    script = (STATIC_DIR / "dashboard.js").read_text(encoding="utf-8")
+    imports = re.findall(r'from "([^"]+)"', script)
+    assert imports and all(i.startswith("./") for i in imports), imports
 
 
 def test_assets_are_served_with_their_media_types(client: TestClient) -> None:
