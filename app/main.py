@@ -13,8 +13,10 @@ from app.health.views import router as health_router
 from app.observations.views import router as observations_router
 from app.outbox.views import router as outbox_router
 from app.plans.views import router as plans_router
+from app.regional.views import router as regional_router
 from app.stations.views import router as stations_router
 from app.subscriptions.views import router as subscriptions_router
+from app.warnings.evaluation import register_run_hook
 from app.warnings.views import router as warnings_router
 
 
@@ -25,6 +27,8 @@ def create_app() -> FastAPI:
         description="Heavy-pollution early warning: forecasts, warnings, actions, webhooks, CAP.",
     )
     install_problem_handlers(app)
+    # Every forecast run stored in this process is evaluated for warnings (idempotent).
+    register_run_hook()
     app.include_router(health_router)
     # Routers of each domain are mounted below, one line each.
     app.include_router(cities_router)
@@ -36,5 +40,6 @@ def create_app() -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(outbox_router)
     app.include_router(warnings_router)
+    app.include_router(regional_router)
     app.include_router(dashboard_router)
     return app

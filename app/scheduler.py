@@ -200,7 +200,7 @@ def process_grid_inbox(
     from forecasting.runs import model_max_lead
 
     # Importing the warnings service registers its after-run hook (warnings evaluation).
-    importlib.import_module("app.warnings.service")
+    importlib.import_module("app.warnings.evaluation")
     candidates = inbox_candidates(inbox, now, settle_seconds)
     if not candidates:
         return []
@@ -296,11 +296,11 @@ def flag_unacknowledged(
     """Warnings in force whose city office has not acknowledged them ``grace`` after their
     last announced change (default ``HAZEWARN_ACK_GRACE_MINUTES``): ``(id, city, level)``.
 
-    The list is the warnings service's (`app.warnings.service.list_unacknowledged`), the
+    The list is the warnings service's (`app.warnings.queries.list_unacknowledged`), the
     same the dashboard flags through ``/v1/warnings/unacknowledged``; this job writes each
     one to the scheduler's log at WARNING level for operators who watch logs, not pages.
     """
-    from app.warnings.service import list_unacknowledged
+    from app.warnings.queries import list_unacknowledged
 
     if grace is None:
         grace = timedelta(minutes=get_settings().ack_grace_minutes)

@@ -111,8 +111,10 @@ def _issued_beijing_warning(now: datetime) -> int:
     from app.database import session_scope
     from app.forecast_runs.service import store_scenario_run
     from app.plans.service import load_plan_files
+    from app.warnings.actors import Actor
+    from app.warnings.evaluation import evaluate_run
     from app.warnings.models import CityWarning
-    from app.warnings.service import Actor, approve, evaluate_run
+    from app.warnings.service import approve
     from contingency_plans.loader import PLANS_DIR
 
     issued = now.replace(minute=0, second=0, microsecond=0)
@@ -280,6 +282,6 @@ def test_the_inbox_job_registers_the_warnings_hook(tmp_path: Path) -> None:
     from app.forecast_runs import service as forecast_runs
 
     process_grid_inbox(NOW, inbox=tmp_path, model_path=tmp_path / "none.joblib")
-    from app.warnings.service import evaluate_after_run
+    from app.warnings.evaluation import evaluate_after_run
 
     assert evaluate_after_run in forecast_runs.after_run_hooks

@@ -89,7 +89,7 @@ def seed_forecast(now: datetime) -> int:
     from app.forecast_runs.models import ForecastDaily, ForecastHourly, ForecastRun
     from app.forecast_runs.service import pm25_aqi
     from app.plans.service import load_plan_files
-    from app.warnings.service import evaluate_run
+    from app.warnings.evaluation import evaluate_run
     from contingency_plans.loader import PLANS_DIR
 
     issued = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
