@@ -6,6 +6,7 @@ import {
   $,
   ApiError,
   api,
+  apiKey,
   cityLabel,
   cityZone,
   el,
@@ -36,7 +37,15 @@ export async function loadRegions() {
   const details = await Promise.all(
     regions.map((r) => api(`/v1/regions/${encodeURIComponent(r.id)}`).catch(() => null)),
   );
-  return regions.map((r, i) => ({ ...r, ...(details[i] || {}) }));
+  // Proposals waiting for a coordinator (shown to the keys that may see them).
+  const proposed = apiKey()
+    ? await api("/v1/regional-warnings?status=proposed&limit=100").then((r) => r.items, () => [])
+    : [];
+  return regions.map((r, i) => ({
+    ...r,
+    ...(details[i] || {}),
+    proposals: proposed.filter((w) => w.region_id === r.id),
+  }));
 }
 
 /** city code -> regional level in force (issued, started, not lifted). */
@@ -65,9 +74,7 @@ function coordinatorName(region) {
   return typeof c === "string" ? c : lang() === "zh" ? c.zh : c.en;
 }
 
-function warningBlock(region, item) {
-  const w = region.active_warning;
-  if (!w) return emptyNote(t("noRegional"));
+function warningBlock(region, w, item) {
   const zone = cityZone((region.members || [])[0]);
   const lateNow = w.status === "proposed" && w.approve_by && serviceNow() > new Date(w.approve_by);
   const block = el(
@@ -191,7 +198,9 @@ export function renderRegions(result, ownLevels, registryRegions) {
           el("span", { class: "dept" }, `${t("coordinator")}: ${coordinatorName(region)}`),
         ),
       );
-      item.append(warningBlock(region, item));
+      const shown = [region.active_warning, ...(region.proposals || [])].filter(Boolean);
+      if (!shown.length) item.append(emptyNote(t("noRegional")));
+      for (const w of shown) item.append(warningBlock(region, w, item));
       item.append(el("details", { class: "members-fold", open: Boolean(region.active_warning) }, el("summary", {}, `${t("members")} (${(region.members || []).length})`), memberTable(region, ownLevels)));
       return item;
     }),

@@ -100,9 +100,22 @@ export function drawMap({ cities, groups, onSelect, selected, title, widthHint }
 
   // Cities with a level (and the selected one) are drawn last: on top where dots crowd.
   const rank = (c) => (c.code === selected ? 2 : c.level ? 1 : 0);
-  const dots = [...cities].sort((a, b) => rank(a) - rank(b)).map((city) => {
+  const ordered = [...cities].sort((a, b) => rank(a) - rank(b));
+  // Names of the selected and the warned cities, most important first, each only where it
+  // does not overlap a name already placed.
+  const placed = [];
+  const named = new Set();
+  for (const city of [...ordered].reverse()) {
+    if (!city.level && city.code !== selected) continue;
     const [cx, cy] = where.get(city.code);
-    const strong = Boolean(city.level) || city.code === selected;
+    const box = { x0: cx + 8, x1: cx + 12 + city.label.length * 7, y0: cy - 8, y1: cy + 6 };
+    if (placed.some((b) => box.x0 < b.x1 && b.x0 < box.x1 && box.y0 < b.y1 && b.y0 < box.y1)) continue;
+    placed.push(box);
+    named.add(city.code);
+  }
+  const dots = ordered.map((city) => {
+    const [cx, cy] = where.get(city.code);
+    const strong = named.has(city.code);
     const node = svg(
       "g",
       {

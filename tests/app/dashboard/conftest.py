@@ -57,10 +57,19 @@ SCENARIO: dict[str, tuple[float, float, float]] = {
     TIANJIN: (190.0, 230.0, 120.0),
     SHIJIAZHUANG: (120.0, 160.0, 90.0),
     BAODING: (60.0, 80.0, 50.0),
+    "130200": (200.0, 240.0, 150.0),  # Tangshan
+    "130900": (170.0, 210.0, 130.0),  # Cangzhou
     "310000": (40.0, 45.0, 35.0),
     "610100": (90.0, 130.0, 80.0),
 }
-PLANS = ("110000-beijing", "120000-tianjin", "130100-shijiazhuang", "130600-baoding")
+PLANS = (
+    "110000-beijing",
+    "120000-tianjin",
+    "130100-shijiazhuang",
+    "130200-tangshan",
+    "130600-baoding",
+    "130900-cangzhou",
+)
 
 
 def missing(reason: str) -> None:
@@ -178,7 +187,12 @@ def seed_keys() -> dict[str, str]:
     wanted = {
         "duty_officer": (Role.DUTY_OFFICER, "Duty officer Li", (), ()),
         "city_office": (Role.CITY_OFFICE, "Tianjin city office", (TIANJIN,), ()),
-        "coordinator": (Role.COORDINATOR, "Jing-Jin-Ji coordinator", (), ("jjj-2+26",)),
+        "coordinator": (
+            Role.COORDINATOR,
+            "Jing-Jin-Ji and Fenwei coordinator",
+            (),
+            ("jjj-2+26", "fenwei"),
+        ),
         "admin": (Role.ADMIN, "Operations", (), ()),
     }
     keys = {}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -345,21 +345,63 @@ def test_city_office_acknowledges_its_warning(seeded_server: Any, chromium: Any)
 # --------------------------------------------------------------------------- coordinator
 
 
-def test_coordinator_sees_the_regions(seeded_server: Any, chromium: Any) -> None:
+def test_coordinator_approves_the_regional_warning_and_sees_laggards(
+    seeded_server: Any, chromium: Any
+) -> None:
+    """The run made a Jing-Jin-Ji regional proposal; the coordinator approves it in the
+    page. A Fenwei warning declared three hours ago (past the 2 h grace) shows its members,
+    none of whom acknowledged, as laggards."""
+    start = datetime.now(UTC) - timedelta(hours=3)
+    declared = httpx.post(
+        seeded_server.url + "/v1/regional-warnings",
+        json={
+            "region_id": "fenwei",
+            "level": "orange",
+            "starts_at": start.isoformat(),
+            "reason": "Joint response across the Fenwei Plain",
+        },
+        headers={"Authorization": f"Bearer {seeded_server.keys['coordinator']}"},
+        timeout=60,
+    )
+    assert declared.status_code == 201, declared.text
     for viewport in (PHONE, DESKTOP):
         with opened(
             chromium, seeded_server.url, key=seeded_server.keys["coordinator"], viewport=viewport
         ) as page:
             regions = page.locator("#regions")
-            expect(regions.locator("[data-region]").first).to_be_visible(timeout=WAIT_MS)
-            assert regions.locator('[data-region="jjj-2+26"]').count() == 1
+            jjj = regions.locator('[data-region="jjj-2+26"]')
+            expect(jjj).to_be_visible(timeout=WAIT_MS)
+            fenwei = regions.locator('[data-region="fenwei"]')
+            laggards = fenwei.locator('tr[data-lagging="true"]')
+            expect(laggards.first).to_be_visible(timeout=WAIT_MS)
+            assert "lagging" in laggards.first.inner_text()
+            assert "lagging" in page.locator("#regions-count").inner_text()
+            # Members of the declared warning are raised: effective level orange on the map.
+            member = laggards.first.get_attribute("data-member")
+            dot = page.locator(f'#map .city-dot[data-city="{member}"]')
+            assert dot.get_attribute("data-level") in {"orange", "red"}
+            # No duty-officer or city-office action for a coordinator.
             for action in ("approve", "upgrade", "lift", "ack"):
                 assert page.locator(f'#warnings [data-action="{action}"]').count() == 0, action
             assert page.locator("#desk-section").is_hidden()
             assert_fits(page)
+            if viewport is PHONE:
+                shoot(page, "coordinator")
+                continue
+
+            proposal = jjj.locator('[data-regional-warning][data-status="proposed"]')
+            expect(proposal).to_be_visible(timeout=WAIT_MS)
+            with page.expect_response(lambda r: r.url.endswith("/approve")) as approved:
+                jjj.locator('[data-action="regional-approve"]').click()
+            assert approved.value.status == 200
+            expect(jjj.locator('[data-regional-warning][data-status="issued"]')).to_be_visible(
+                timeout=WAIT_MS
+            )
+            assert jjj.locator('[data-action="regional-adjust"]').count() == 1
+            assert jjj.locator('[data-action="regional-lift"]').count() == 1
+            expect(jjj.locator("tr[data-member]").first).to_be_visible(timeout=WAIT_MS)
             shoot(page, "coordinator")
-            if viewport is DESKTOP:
-                assert_accessible(page)
+            assert_accessible(page)
             assert_only_own_host(page, seeded_server.url)
             assert page.errors == []
 
