@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from app import __version__
 from app.auth.views import router as auth_router
 from app.cities.views import router as cities_router
 from app.dashboard.views import router as dashboard_router
 from app.errors import install_problem_handlers
 from app.forecast_runs.views import router as forecast_runs_router
 from app.health.views import router as health_router
+from app.logs import ensure_logging
+from app.metrics import RequestMiddleware
 from app.observations.views import router as observations_router
 from app.outbox.views import router as outbox_router
 from app.plans.views import router as plans_router
@@ -21,14 +24,16 @@ from app.warnings.views import router as warnings_router
 
 
 def create_app() -> FastAPI:
+    ensure_logging()
     app = FastAPI(
         title="hazewarn",
-        version="0.1.0",
+        version=__version__,
         description="Heavy-pollution early warning: forecasts, warnings, actions, webhooks, CAP.",
     )
     install_problem_handlers(app)
     # Every forecast run stored in this process is evaluated for warnings (idempotent).
     register_run_hook()
+    app.add_middleware(RequestMiddleware)
     app.include_router(health_router)
     # Routers of each domain are mounted below, one line each.
     app.include_router(cities_router)

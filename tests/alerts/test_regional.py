@@ -538,3 +538,37 @@ def test_state_round_trips_through_to_dict(
     )
     snapshot = state.to_dict()
     assert RegionalState.from_dict(json.loads(json.dumps(snapshot))) == state
+
+
+@given(
+    grid=st.lists(
+        st.lists(st.sampled_from([None, *LEVELS]), min_size=3, max_size=3),
+        min_size=10,
+        max_size=10,
+    ),
+    min_cities=st.integers(min_value=1, max_value=10),
+)
+def test_any_proposal_is_the_highest_level_enough_members_share_on_a_day(
+    grid: list[list[Level | None]], min_cities: int
+) -> None:
+    region = make_region(min_cities=min_cities)
+    member_days = {
+        code: {D0 + timedelta(day): level for day, level in enumerate(row)}
+        for code, row in zip(CODES, grid, strict=True)
+    }
+
+    def count(day: int, level: Level) -> int:
+        return sum(1 for row in grid if row[day] is not None and row[day] >= level)
+
+    proposal = propose(region, member_days, at=NOW, zone=ZONE)
+    reached = [
+        lv for lv in (YELLOW, ORANGE, RED) if any(count(d, lv) >= min_cities for d in range(3))
+    ]
+    if not reached:
+        assert proposal is None
+        return
+    assert proposal is not None and proposal.level == max(reached)
+    first = (proposal.first_day - D0).days
+    assert count(first, proposal.level) >= min_cities
+    assert all(count(d, proposal.level) < min_cities for d in range(first))
+    assert proposal.starts_at >= NOW + timedelta(hours=24)

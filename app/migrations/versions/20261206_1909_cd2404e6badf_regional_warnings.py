@@ -1,7 +1,7 @@
 """regional warnings
 
 Revision ID: cd2404e6badf
-Revises: e4c58fc96a8e
+Revises: 90430daa45eb
 Create Date: 2026-12-06 19:09:14.597720+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = 'cd2404e6badf'
-down_revision: str | None = 'e4c58fc96a8e'
+down_revision: str | None = '90430daa45eb'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
