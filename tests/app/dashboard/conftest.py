@@ -347,9 +347,10 @@ def seeded_server(
         yield seeded
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def chromium() -> Iterator[Any]:
-    """Debian's Chromium driven by Playwright (never a downloaded browser)."""
+    """Debian's Chromium driven by Playwright (never a downloaded browser). Per test:
+    Playwright's sync API holds an event loop on this thread while it runs."""
     if not CHROMIUM.exists():
         missing(f"{CHROMIUM} is missing (apt-get install chromium)")
     try:

@@ -83,7 +83,13 @@ def assert_fits(page: Any) -> None:
     """No sideways scroll: the document is no wider than the viewport."""
     width = page.evaluate("document.documentElement.scrollWidth")
     viewport = page.viewport_size["width"]
-    assert width <= viewport, f"the page is {width}px wide in a {viewport}px viewport"
+    wide = page.evaluate(
+        """(limit) => [...document.querySelectorAll('body *')]
+            .filter(e => e.getBoundingClientRect().right > limit + 0.5)
+        .slice(-5).map(e => e.tagName + '.' + e.className + ' ' + e.textContent.slice(0, 30))""",
+        viewport,
+    )
+    assert width <= viewport, f"the page is {width}px wide in a {viewport}px viewport: {wide}"
 
 
 def assert_accessible(page: Any) -> None:
