@@ -220,11 +220,13 @@ export function higher(a, b) {
   return LEVEL_ORDER.indexOf(a) >= LEVEL_ORDER.indexOf(b) ? a : b;
 }
 
-export function levelBadge(code, { drill = false, suffix = "" } = {}) {
+/** A level's badge; `short`: its name in the page's language only (for narrow tables). */
+export function levelBadge(code, { drill = false, suffix = "", short = false } = {}) {
   if (!code) return el("span", { class: "badge none" }, t("none"));
   const info = levelInfo(code);
   const colour = levelColour(code);
-  const label = info ? (lang() === "zh" ? info.name_zh : `${info.name_en} ${info.name_zh}`) : code;
+  const both = short ? levelName(code) : `${info && info.name_en} ${info && info.name_zh}`;
+  const label = info ? (lang() === "zh" ? info.name_zh : both) : code;
   return el(
     "span",
     {

@@ -639,7 +639,7 @@ function renderCities(cities, latest) {
           lang() === "zh" ? null : el("span", { class: "zh" }, city.name_zh),
         ),
         cells,
-        el("td", {}, level ? levelBadge(level) : levelBadge(null)),
+        el("td", {}, level ? levelBadge(level, { short: true }) : levelBadge(null)),
       );
     }),
     toggle,

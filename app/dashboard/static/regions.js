@@ -8,6 +8,7 @@ import {
   api,
   apiKey,
   cityLabel,
+  cityName,
   cityZone,
   el,
   emptyNote,
@@ -143,15 +144,15 @@ function memberTable(region, ownLevels) {
         return el(
           "tr",
           { "data-member": row.city_code, class: lagging ? "laggard" : "", "data-lagging": lagging ? "true" : "false" },
-          el("th", { scope: "row" }, cityLabel(row.city_code)),
-          el("td", {}, own ? levelBadge(own) : "—"),
-          el("td", {}, regional ? levelBadge(regional) : "—"),
-          el("td", {}, effective ? levelBadge(effective) : "—"),
+          el("th", { scope: "row" }, cityName(row.city_code)),
+          el("td", {}, own ? levelBadge(own, { short: true }) : "—"),
+          el("td", {}, regional ? levelBadge(regional, { short: true }) : "—"),
+          el("td", {}, effective ? levelBadge(effective, { short: true }) : "—"),
           el(
             "td",
             {},
             c ? el("span", { class: `compliance ${c.status}`, title: c.reason || "" }, c.status) : "—",
-            c && c.reason && lagging ? el("div", { class: "dept" }, c.reason) : null,
+            c && c.reason && lagging ? el("div", { class: "dept why" }, c.reason) : null,
           ),
         );
       }),

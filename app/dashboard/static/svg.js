@@ -228,7 +228,7 @@ export function drawChart({ hourly, observed, thresholds, issuedAt, now, zone, t
   if (now >= t0 && now <= t1) {
     marks.push(
       svg("line", { x1: x(now), x2: x(now), y1: m.t, y2: height - m.b, class: "now" }),
-      svg("text", { x: x(now) + 3, y: m.t + 10, class: "axis" }, labels.now),
+      svg("text", { x: x(now) + 3, y: height - m.b - 5, class: "axis" }, labels.now),
     );
   }
   const legendY = m.t + 2;

@@ -84,6 +84,7 @@ class Seeded:
     keys: dict[str, str] = field(default_factory=dict)  # role name -> raw key
     proposals: dict[str, int] = field(default_factory=dict)  # city code -> proposal id
     endpoints: dict[str, int] = field(default_factory=dict)  # name -> subscription id
+    run_id: int = 0
 
 
 def _probability(mean: float, threshold: float) -> float:
@@ -208,6 +209,40 @@ def seed_keys() -> dict[str, str]:
             )
             keys[name] = created.key
     return keys
+
+
+def _seed_scores(run_id: int, city: str, now: datetime) -> None:
+    """Verification scores of `city`: the run's own (window ``run:<id>``, RMSE 11.5 at
+    D+1) and an older pooled window (``30d``, RMSE 99.0), as `hazewarn verify` stores them."""
+    from app.forecast_runs.models import VerificationScore
+
+    with session_scope() as session:
+        for window, rmse, computed in (
+            ("30d", 99.0, now - timedelta(days=2)),
+            (f"run:{run_id}", 11.5, now),
+        ):
+            for lead in (1, 2, 3):
+                for metric, value in (
+                    ("rmse", rmse + lead),
+                    ("bias", -2.0),
+                    ("csi_150", 0.61),
+                    ("brier_150", 0.082),
+                ):
+                    session.add(
+                        VerificationScore(
+                            city_code=city,
+                            window=window,
+                            kind="daily",
+                            lead=lead,
+                            metric=metric,
+                            value=value,
+                            n=24,
+                            window_start=now - timedelta(days=30),
+                            window_end=now - timedelta(days=1),
+                            run_count=1 if window.startswith("run:") else 30,
+                            computed_at=computed,
+                        )
+                    )
 
 
 def closed_port_url() -> str:
@@ -338,9 +373,9 @@ def seeded_server(
     from app.main import create_app
 
     now = datetime.now(UTC)
-    seed_forecast(now)
+    run_id = seed_forecast(now)
     seed_observations(now)
-    seeded = Seeded(keys=seed_keys(), proposals=proposal_ids())
+    seeded = Seeded(keys=seed_keys(), proposals=proposal_ids(), run_id=run_id)
     seeded.endpoints = seed_endpoints(webhook_receiver)
     with serve_in_thread(create_app()) as port:
         seeded.url = f"http://127.0.0.1:{port}"
@@ -363,3 +398,8 @@ def chromium() -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@pytest.fixture
+def seed_scores() -> Callable[[int, str, datetime], None]:
+    return _seed_scores

@@ -201,6 +201,26 @@ def test_public_view_reads_the_map_and_a_city_chart(seeded_server: Any, chromium
             assert page.errors == []
 
 
+def test_the_track_record_is_the_latest_runs_once_verified(
+    seeded_server: Any, chromium: Any, seed_scores: Callable[[int, str, datetime], None]
+) -> None:
+    """Scores of the latest run win over an older pooled window (which the API's default
+    would give), in the city detail and in the skill summary."""
+    seed_scores(seeded_server.run_id, BEIJING, datetime.now(UTC))
+    with opened(chromium, seeded_server.url) as page:
+        open_city(page, BEIJING)
+        record = page.locator('#detail [data-testid="track-record"]')
+        expect(record).to_be_visible(timeout=WAIT_MS)
+        assert f"latest run #{seeded_server.run_id}" in page.locator("#detail").inner_text()
+        rmse = record.locator('tr[data-metric="rmse"]').inner_text()
+        assert "12.5" in rmse and "99" not in rmse  # D+1 of the run, not of the 30-day pool
+        assert record.locator('tr[data-metric="brier_150"]').count() == 1
+        assert record.locator('tr[data-metric="csi_150"]').count() == 1
+        row = page.locator(f'#skill tr[data-skill="{BEIJING}"]')
+        assert row.get_attribute("data-window") == f"run:{seeded_server.run_id}"
+        assert page.errors == []
+
+
 def test_language_switch_shows_chinese(seeded_server: Any, chromium: Any) -> None:
     with opened(chromium, seeded_server.url, viewport=PHONE) as page:
         before = reloads(page)
