@@ -15,7 +15,9 @@ from app.outbox.dispatcher import Dispatcher, DispatcherConfig
 from app.outbox.service import enqueue_event
 from app.timestamps import utcnow
 
-ONE_PASS = DispatcherConfig(concurrency=10, request_timeout=5, backoff_scale=0.001)
+# The real retry schedule (first retry after ~5 s): one pass tries each delivery once,
+# unless the machine is so slow that a retry falls due within the pass (counted below).
+ONE_PASS = DispatcherConfig(concurrency=10, request_timeout=5)
 
 
 def closed_port_url() -> str:
@@ -76,14 +78,15 @@ def test_failing_endpoints_are_flagged_with_their_errors(
     assert server_error["failing"] is True
     assert server_error["last_status_code"] == 500
     assert "500" in server_error["last_error"]
-    assert server_error["consecutive_failures"] == 2
+    # Every attempt the receiver answered 500 to, and nothing else, counts.
+    assert server_error["consecutive_failures"] == len(broken.requests) >= 2
     assert server_error["last_success_at"] is None
     assert server_error["pending"] == 2
     refused = by_id[closed_id]
     assert refused["failing"] is True
     assert refused["last_status_code"] is None
     assert "Connect" in refused["last_error"]
-    assert refused["consecutive_failures"] == 2
+    assert refused["consecutive_failures"] >= 2
     assert body["outbox_pending"] == 4  # the two failing endpoints wait for their retries
     assert all(e["active"] for e in body["endpoints"])
 
