@@ -372,8 +372,8 @@ function warningItem(w) {
       windowMeta(w),
       w.issued_at ? el("span", {}, t("issued", fmtTime(w.issued_at, zone))) : null,
       w.lead_hours !== undefined && w.lead_hours !== null ? el("span", {}, t("leadTime", `${Math.round(w.lead_hours)} h`)) : null,
-      w.late ? el("span", { class: "badge late" }, t("late")) : null,
     ),
+    w.late ? el("div", {}, el("span", { class: "badge late" }, t("late"))) : null,
     reasonBlock(w),
     actionsBlock(w.actions || [], zone),
   );
