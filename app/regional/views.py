@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Response
 
 from alerts import regional as rules
 from alerts.levels import Level
@@ -22,7 +22,7 @@ from app.auth.service import Principal, Role
 from app.cities.models import City
 from app.deps import DbSession
 from app.errors import ProblemError
-from app.regional import evaluation, members, service
+from app.regional import evaluation, members, publishing, service
 from app.regional.models import RegionalWarning
 from app.regional.schemas import (
     AdjustBody,
@@ -247,6 +247,27 @@ def regional_warning(
 ) -> RegionalWarningDetail:
     """One regional warning with its audit history and each member's compliance."""
     return _detail(db, _visible(db, warning_id, user))
+
+
+@router.get(
+    "/v1/cap/regional/{warning_id}.xml",
+    response_class=Response,
+    responses={200: {"content": {publishing.CAP_MIME_TYPE: {}}, "description": "CAP 1.2"}},
+)
+def regional_cap(db: DbSession, user: CurrentUser, warning_id: RegionalId) -> Response:
+    """The regional warning's last CAP 1.2 message (Alert, Update or Cancel; Exercise in
+    drill), one ``<area>`` per member city."""
+    row = _visible(db, warning_id, user)
+    if row.cap_identifier is None:
+        raise ProblemError(
+            404,
+            "Not found",
+            f"regional warning {warning_id} has no CAP message (never issued)",
+            field="path.warning_id",
+        )
+    return Response(
+        content=publishing.render_regional_cap(db, row), media_type=publishing.CAP_MIME_TYPE
+    )
 
 
 # --- regional warnings: the coordinator's moves ---------------------------------------------

@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from app import migrate
+from app.cities.registry import load_registry
 from app.cli import cli
 from app.database import reset_caches
 
@@ -53,7 +54,6 @@ def _seed() -> str:
 def _serve_and_check(url: str, monkeypatch: pytest.MonkeyPatch, key_prefix: str) -> None:
     """Point the app at ``url`` and check the restored copy serves what was stored."""
     from app.auth.models import ApiKey
-    from app.cities.registry import load_registry
     from app.database import session_scope
     from app.main import create_app
 

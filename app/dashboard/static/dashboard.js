@@ -524,6 +524,9 @@ function renderRun(latest) {
       el("dd", { class: "mono" }, run.model_version),
       el("dt", {}, t("cities")),
       el("dd", {}, t("leads", run.city_count, run.max_lead_h)),
+      ...(run.degraded
+        ? [el("dt", {}, t("degraded")), el("dd", { class: "degraded" }, t("degradedText", (run.degraded_variables || []).join(", ")))]
+        : []),
     ),
   );
 }

@@ -114,7 +114,9 @@ def seed_forecast(now: datetime) -> int:
             model_version="browser-test",
             model_path="/dev/null",
             model_sha256="0" * 64,
-            inputs={},
+            # Degraded (issue 10): the dashboard must say so; raising a warning is allowed.
+            inputs={"grid": {"degraded_variables": ["sp", "tp"]}},
+            degraded=True,
             max_lead_h=96,
             city_count=len(SCENARIO),
             city_counts={},

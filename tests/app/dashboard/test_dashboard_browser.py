@@ -195,6 +195,7 @@ def test_public_view_reads_the_map_and_a_city_chart(seeded_server: Any, chromium
             assert page.locator("#health-section").is_hidden()
             assert page.locator('[data-flag="no-key"]').count() == 1
             assert not any("/v1/proposals" in u for u in page.requests)
+            assert "the grid lacks sp, tp" in page.locator("#run").inner_text()
             assert_fits(page)
             shoot(page, "public")
             assert_accessible(page)

@@ -136,3 +136,67 @@ def test_api_scope_and_bad_input(client: TestClient, keys: Keys) -> None:
     assert client.get("/v1/regional-warnings", params={"region": "fenwei"}).json()["total"] == 0
     cities = client.get("/v1/cities", params={"region": JJJ}).json()
     assert {c["code"] for c in cities["items"]} <= set(jjj["members"])
+
+
+def test_adjusting_members_releases_the_dropped_and_drill_stays_apart(
+    db: Session, members: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.config import get_settings
+
+    monkeypatch.setenv("HAZEWARN_DRILL", "true")
+    get_settings.cache_clear()
+    now = utcnow()
+    row = service.declare(
+        db,
+        JJJ,
+        COORDINATOR,
+        now,
+        level=Level.YELLOW,
+        starts_at=now + timedelta(hours=1),
+        ends_at=now + timedelta(days=1),
+        member_codes=[BEIJING, SHIJIAZHUANG],
+        reason="exercise",
+    )
+    db.commit()
+    assert row.drill
+    warnings = {w.city_code: w for w in db.scalars(select(CityWarning))}
+    assert all(w.drill for w in warnings.values()) and set(warnings) == {BEIJING, SHIJIAZHUANG}
+    service.adjust(db, row.id, COORDINATOR, utcnow(), "Beijing leaves", member_codes=[SHIJIAZHUANG])
+    db.commit()
+    db.expire_all()
+    beijing = db.get(CityWarning, warnings[BEIJING].id)
+    assert beijing is not None and beijing.state == "lifted"  # raised by the region only
+    assert db.get(CityWarning, warnings[SHIJIAZHUANG].id).state == "issued"  # type: ignore[union-attr]
+    # A real (non-drill) regional warning is not in force over a drill episode's city.
+    from app.regional import members as regional_members
+
+    assert (
+        regional_members.refusal(db, SHIJIAZHUANG, None, utcnow() + timedelta(hours=2), False)
+        is None
+    )
+    why = regional_members.refusal(db, SHIJIAZHUANG, None, utcnow() + timedelta(hours=2), True)
+    assert why is not None and f"regional warning {row.id}" in why
+
+
+def test_region_filters_on_warning_lists(
+    client: TestClient, db: Session, members: list[str], keys: Keys
+) -> None:
+    issued = run_time()
+    fenwei_city = "610100"  # Xi'an: Fenwei, not JJJ
+    days = {code: heavy_days(issued, (HEAVY, HEAVY, HEAVY)) for code in (BEIJING, fenwei_city)}
+    from app.plans.service import load_plan_files
+
+    from .conftest import plan_path
+
+    load_plan_files(db, [plan_path(fenwei_city)], utcnow())
+    evaluation.evaluate_run(db, make_run(db, issued, days), utcnow())
+    db.commit()
+    duty = keys.auth("duty")
+    every = client.get("/v1/proposals", headers=duty).json()["items"]
+    assert {w["city_code"] for w in every} >= {BEIJING, fenwei_city}
+    jjj = client.get("/v1/proposals", params={"region": JJJ}, headers=duty).json()["items"]
+    assert fenwei_city not in {w["city_code"] for w in jjj} and jjj
+    listed = client.get("/v1/warnings", params={"region": "fenwei"}, headers=duty).json()
+    assert {w["city_code"] for w in listed["items"]} == {fenwei_city}
+    bad = client.get("/v1/warnings", params={"region": "atlantis"})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "query.region"

@@ -13,10 +13,12 @@ from typing import Any
 
 import jsonschema
 from fastapi.testclient import TestClient
+from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from alerts.levels import Level
+from app import scheduler
 from app.database import session_scope
 from app.outbox.dispatcher import Dispatcher, DispatcherConfig
 from app.regional import evaluation as regional_evaluation
@@ -60,8 +62,23 @@ def active_city_warnings(session: Session) -> dict[str, CityWarning]:
     return {w.city_code: w for w in rows if w.state in ("issued", "upgraded", "downgraded")}
 
 
+CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
+
+
+def regional_cap(client: TestClient, rid: int, shared_domain: Path) -> etree._Element:
+    """The regional CAP document, validated against the CAP 1.2 XSD."""
+    schema = etree.XMLSchema(etree.parse(str(shared_domain / "cap" / "CAP-v1.2.xsd")))
+    response = client.get(f"/v1/cap/regional/{rid}.xml")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/cap+xml")
+    root = etree.fromstring(response.content)
+    schema.assertValid(root)
+    return root
+
+
 def test_regional_warning_end_to_end(
     client: TestClient,
+    shared_domain: Path,
     db: Session,
     members: list[str],
     keys: Keys,
@@ -128,6 +145,15 @@ def test_regional_warning_end_to_end(
         assert warned[code].regional_warning_id == rid
     assert warned[SHIJIAZHUANG].regional_warning_id is None  # its own, linked only
 
+    # The regional CAP alert: valid, one <area> (name and GB/T 2260 geocode) per member.
+    alert = regional_cap(client, rid, shared_domain)
+    assert alert.findtext(f"{CAP}msgType") == "Alert"
+    for info in alert.findall(f"{CAP}info"):
+        codes = [a.findtext(f"{CAP}geocode/{CAP}value") for a in info.findall(f"{CAP}area")]
+        assert sorted(codes) == sorted(row.members)
+    feed = client.get("/v1/feeds/cap.atom")
+    assert feed.status_code == 200 and f"/v1/cap/regional/{rid}.xml" in feed.text
+
     # 4. Each subscriber: one regional event, one event per member city it follows.
     dispatch()
     beijing, tianjin, coordinator = (receiver.endpoints[n] for n in ("beijing", "tianjin", "jjj"))
@@ -156,6 +182,8 @@ def test_regional_warning_end_to_end(
     assert BEIJING not in flagged[str(rid)] and TIANJIN in flagged[str(rid)]
     assert regional_evaluation.LAGGING.labels(region=JJJ)._value.get() == len(flagged[str(rid)])
     assert regional_evaluation.check_lagging(db, utcnow(), at=late) == flagged  # flagged once only
+    # The scheduler's job runs the same check at the real time: before the start, no laggard.
+    assert scheduler.flag_regional_lagging(utcnow())[str(rid)] == []
     db.commit()
     dispatch()
     assert coordinator.types.count("regional.lagging") == 1
@@ -186,6 +214,10 @@ def test_regional_warning_end_to_end(
         select(RegionalWarningEvent.kind).where(RegionalWarningEvent.regional_warning_id == rid)
     ).all()
     assert kinds == ["proposed", "issued", "lagging", "lifted"]
+    cancel = regional_cap(client, rid, shared_domain)
+    assert cancel.findtext(f"{CAP}msgType") == "Cancel"
+    assert alert.findtext(f"{CAP}identifier") in (cancel.findtext(f"{CAP}references") or "")
+    assert f"/v1/cap/regional/{rid}.xml" not in client.get("/v1/feeds/cap.atom").text
     dispatch()
     assert "regional.lifted" in beijing.types
     # Every event received validates against the published schema.
