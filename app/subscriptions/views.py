@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AuthenticatedUser, require
-from app.auth.service import Principal
+from app.auth.service import Principal, Role
 from app.deps import DbSession, SettingsDep
 from app.errors import ProblemError
 from app.outbox.service import (
@@ -29,8 +29,10 @@ from app.outbox.service import (
 from app.subscriptions.models import Subscription
 from app.subscriptions.schemas import (
     AttemptRead,
+    DeliveryHealthRead,
     DeliveryPage,
     DeliveryRead,
+    EndpointHealthRead,
     PingAccepted,
     ReplayAccepted,
     SecretRead,
@@ -49,6 +51,7 @@ from app.subscriptions.service import (
     check_webhook_url,
     cities_outside_scope,
     create_subscription,
+    delivery_health,
     list_subscriptions,
     refusal,
     rotate_secret,
@@ -137,6 +140,44 @@ def list_(db: DbSession, user: AuthenticatedUser) -> SubscriptionList:
     now = utcnow()
     items = [_read(db, row, now) for row in list_subscriptions(db, user)]
     return SubscriptionList(items=items, total=len(items))
+
+
+# Declared before "/{subscription_id}", which would otherwise take "health" for an id.
+@router.get("/health", response_model=DeliveryHealthRead)
+def health(db: DbSession, user: AuthenticatedUser) -> DeliveryHealthRead:
+    """Delivery health (admin, duty officer): per endpoint the last success, consecutive
+    failures, last error and disabled state; the outbox depth and its oldest delivery."""
+    require(user, Role.ADMIN, Role.DUTY_OFFICER)
+    now = utcnow()
+    found = delivery_health(db)
+    oldest = found.oldest_pending_at
+    return DeliveryHealthRead(
+        endpoints=[
+            EndpointHealthRead(
+                id=e.subscription.id,
+                url=e.subscription.url,
+                owner_name=e.subscription.owner_name,
+                owner_role=e.subscription.owner_role,
+                cities=list(e.subscription.city_codes or []),
+                active=e.subscription.disabled_at is None,
+                disabled_at=e.subscription.disabled_at,
+                disabled_reason=e.subscription.disabled_reason,
+                failing=e.last_error is not None,
+                failing_since=e.subscription.failing_since,
+                last_success_at=e.last_success_at,
+                last_attempt_at=e.last_attempt_at,
+                last_status_code=e.last_status_code,
+                last_error=e.last_error,
+                consecutive_failures=e.consecutive_failures,
+                pending=e.pending,
+            )
+            for e in found.endpoints
+        ],
+        outbox_pending=found.outbox_pending,
+        oldest_pending_at=oldest,
+        oldest_pending_age_seconds=None if oldest is None else (now - oldest).total_seconds(),
+        checked_at=now,
+    )
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionRead)
