@@ -205,9 +205,9 @@ def test_atom_runs_a_fixed_number_of_statements_whatever_the_entries(
     cold_three, warm_three = cold(), feed_statements(client)
     assert (cold_one[1], cold_three[1]) == (1, 3)
     # The database version (public-read cache); warnings with cities and episodes: one
-    # query; uncached plan versions: one more.
-    assert (warm_one[0], warm_three[0]) == (2, 2)
-    assert (cold_one[0], cold_three[0]) == (3, 3)
+    # query; the issued regional warnings: one more; uncached plan versions: one more.
+    assert (warm_one[0], warm_three[0]) == (3, 3)
+    assert (cold_one[0], cold_three[0]) == (4, 4)
     # Unchanged since: served from memory, no statement at all.
     assert feed_statements(client, render=False) == (0, 3)
     feed = client.get("/v1/feeds/cap.atom").content
