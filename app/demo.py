@@ -29,8 +29,8 @@ demo gives the same result on every machine. On a new SQLite file it:
    clock, model,
    port; see `app.demo_serve`) so every hazewarn command run there agrees with it;
 8. with ``--serve``, serves the API, the dashboard and the local receiver on
-   ``HAZEWARN_HOST:--port`` with the outbox dispatcher running, so the subscribed
-   receiver gets signed deliveries.
+   ``HAZEWARN_HOST:--port`` with the scheduler's jobs and the outbox dispatcher running,
+   so the subscribed receiver gets signed deliveries.
 
 A second run on an existing demo database reuses it (migrates it, prints a new key, keeps
 the clock); ``--reset`` deletes it and starts over. A database that is not a complete demo
@@ -518,8 +518,8 @@ def demo_command(
     12:00 +08:00 with station weather standing in for the weather forecast, evaluates
     warnings, subscribes a local receiver, writes hazewarn-demo.env (database, clock, model)
     in the working folder, prints a duty-officer API key and, with --serve, serves the
-    dashboard with the dispatcher delivering to the receiver. Reuses an existing demo
-    database unless --reset.
+    dashboard with the scheduler and the dispatcher (delivering to the receiver). Reuses
+    an existing demo database unless --reset.
     """
     from app.config import demo_env_file, get_settings
 
