@@ -29,8 +29,8 @@ demo gives the same result on every machine. On a new SQLite file it:
    clock, model,
    port; see `app.demo_serve`) so every hazewarn command run there agrees with it;
 8. with ``--serve``, serves the API, the dashboard and the local receiver on
-   ``HAZEWARN_HOST:--port`` with the outbox dispatcher running, so the subscribed
-   receiver gets signed deliveries.
+   ``HAZEWARN_HOST:--port`` with the scheduler's jobs and the outbox dispatcher running,
+   so the subscribed receiver gets signed deliveries.
 
 A second run on an existing demo database reuses it (migrates it, prints a new key, keeps
 the clock); ``--reset`` deletes it and starts over. A database that is not a complete demo
@@ -240,6 +240,7 @@ def _build(
     from app.auth.service import create_key
     from app.cities.models import City
     from app.cities.service import sync_registry
+    from app.config import get_settings
     from app.database import session_scope
     from app.demo_serve import (
         DemoEnvironment,
@@ -290,6 +291,11 @@ def _build(
         with _step("existing demo database", timings):
             offset = use_database(url, clock)
             migrate.upgrade(url)
+            with session_scope() as session:
+                # As `hazewarn db upgrade` and `plans load`: what this version ships.
+                sync_registry(session)
+                sync_extra_stations(session)
+                load_plan_files(session, plan_files(PLANS_DIR), utcnow())
             with session_scope() as session:
                 runs = session.scalars(select(ForecastRun).order_by(ForecastRun.id)).all()
                 run_ids = [r.id for r in runs][-len(issues) :]
@@ -389,8 +395,10 @@ def _build(
             database_url=url, clock_offset_seconds=offset, model_path=model_path, port=port
         )
         write_env_file(env_file, environment)
-        os.environ["HAZEWARN_MODEL_PATH"] = str(model_path)
         report(f"[green]✓[/] environment: {env_file} (every command run here shares it)")
+    # This process too: the health check and the scheduler load the demo model.
+    os.environ["HAZEWARN_MODEL_PATH"] = str(model_path)
+    get_settings.cache_clear()
 
     with session_scope() as session:
         counts = {
@@ -510,8 +518,8 @@ def demo_command(
     12:00 +08:00 with station weather standing in for the weather forecast, evaluates
     warnings, subscribes a local receiver, writes hazewarn-demo.env (database, clock, model)
     in the working folder, prints a duty-officer API key and, with --serve, serves the
-    dashboard with the dispatcher delivering to the receiver. Reuses an existing demo
-    database unless --reset.
+    dashboard with the scheduler and the dispatcher (delivering to the receiver). Reuses
+    an existing demo database unless --reset.
     """
     from app.config import demo_env_file, get_settings
 

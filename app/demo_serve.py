@@ -11,9 +11,10 @@ write is never overwritten; ``.env`` (compose's credentials, for example) is lef
 Service. One uvicorn server on ``--port`` serves the API, the dashboard and, under
 ``/demo/receiver``, a local webhook receiver (`app.subscriptions.receiver`) that verifies
 every request's Standard Webhooks signature. The demo subscribes it as the duty desk's
-endpoint and runs the outbox dispatcher beside the server, so the warnings the demo
-proposes (and every decision taken on the dashboard) are really delivered, signed, and
-show in the subscription's deliveries; each start also sends the endpoint a ping.
+endpoint and runs the scheduler's jobs (with its heartbeat) and the outbox dispatcher
+beside the server, so the warnings the demo proposes (and every decision taken on the
+dashboard) are really delivered, signed, and show in the subscription's deliveries; each
+start also sends the endpoint a ping.
 """
 
 from __future__ import annotations
@@ -156,14 +157,16 @@ def ensure_receiver_subscription(
 
 
 def serve_demo(host: str, port: int, subscription_id: int) -> None:
-    """Serve the API, the dashboard and the receiver on ``host:port`` with the dispatcher
-    running beside them, until interrupted. Sends the receiver a ping first."""
+    """Serve the API, the dashboard and the receiver on ``host:port`` with the scheduler's
+    jobs (grid inbox, verification, reminders, heartbeat) and the dispatcher running beside
+    them, until interrupted. Sends the receiver a ping first."""
     import uvicorn
 
+    from app.config import get_settings
     from app.database import session_scope
     from app.main import create_app
     from app.outbox.service import enqueue_ping
-    from app.scheduler import DispatcherThread
+    from app.scheduler import DispatcherThread, build_scheduler
     from app.subscriptions.models import Subscription
     from app.subscriptions.receiver import Receiver, receiver_app
     from app.subscriptions.service import signing_secrets
@@ -179,9 +182,14 @@ def serve_demo(host: str, port: int, subscription_id: int) -> None:
         enqueue_ping(session, subscription, utcnow())
     app = create_app()
     app.mount(RECEIVER_MOUNT, receiver_app(receiver))
+    settings = get_settings()
+    settings.grid_inbox.mkdir(parents=True, exist_ok=True)
+    scheduler = build_scheduler(settings, background=True)
+    scheduler.start()
     dispatcher = DispatcherThread()
     dispatcher.start()
     try:
         uvicorn.run(app, host=host, port=port)
     finally:
         dispatcher.stop()
+        scheduler.shutdown(wait=False)

@@ -35,9 +35,7 @@ from typing import Any
 from sqlalchemy import case, event, func, select
 from sqlalchemy.orm import Session
 
-from app.cities.models import City
 from app.config import get_settings
-from app.regional.models import RegionalWarning
 from app.warnings.models import CityWarning, Episode
 from app.warnings.queries import ACTIVE_STATE_VALUES
 
@@ -66,44 +64,61 @@ _generation_lock = threading.Lock()
 
 
 def local_generation() -> int:
-    """How many flushes of this process touched warnings, episodes, cities or regional warnings."""
+    """How many flushes of this process touched warnings, episodes or cities."""
     return _generation
+
+
+#: Tables whose rows the public reads show (the Atom index lists regional warnings too).
+WATCHED_TABLES = frozenset({"warnings", "episodes", "cities", "regional_warnings"})
 
 
 @event.listens_for(Session, "after_flush")
 def _bump_generation(session: Session, _context: Any) -> None:
     global _generation
     for obj in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(obj, CityWarning | Episode | City | RegionalWarning):
+        if getattr(obj, "__tablename__", None) in WATCHED_TABLES:
             with _generation_lock:
                 _generation += 1
             return
 
 
 def database_version(session: Session, now: datetime) -> tuple[tuple[Any, ...], datetime | None]:
-    """(the version of what the public reads show, the next expiry of an active warning
-    after ``now`` or None): one statement."""
+    """(the version of what the public reads show, the next expiry of an active city or
+    regional warning after ``now`` or None): one statement."""
+    # Imported here: the regional domain builds on the warnings one.
+    from app.regional.models import RegionalWarning
+
     active = CityWarning.state.in_(ACTIVE_STATE_VALUES) & (CityWarning.expires > now)
-    warnings = select(
+    regional_active = (RegionalWarning.status == "issued") & (RegionalWarning.ends_at > now)
+    version = select(
         func.count(CityWarning.id),
         func.max(CityWarning.id),
         func.max(CityWarning.updated_at),
         func.max(CityWarning.acknowledged_at),
         func.min(case((active, CityWarning.expires), else_=None)),
         select(func.max(Episode.updated_at)).scalar_subquery(),
-        # Regional warnings are listed in the Atom index.
+        select(func.count(RegionalWarning.id)).scalar_subquery(),
+        select(func.max(RegionalWarning.id)).scalar_subquery(),
         select(func.max(RegionalWarning.updated_at)).scalar_subquery(),
+        select(
+            func.min(case((regional_active, RegionalWarning.ends_at), else_=None))
+        ).scalar_subquery(),
     )
-    row = session.execute(warnings).one()
-    count, last_id, updated, acknowledged, next_expiry, episodes, regional = row
-    # SQLite returns aggregates of the UTC text column as text: compare as given, and
-    # turn the expiry back into a time.
-    if isinstance(next_expiry, str):
-        next_expiry = datetime.fromisoformat(next_expiry).replace(tzinfo=now.tzinfo)
-    return (
-        (count, last_id, str(updated), str(acknowledged), str(episodes), str(regional)),
-        next_expiry,
-    )
+    row = tuple(session.execute(version).one())
+    next_city, next_regional = row[4], row[-1]
+    expiries = [_aware(t, now) for t in (next_city, next_regional) if t is not None]
+    stamp = tuple(str(value) for i, value in enumerate(row) if i not in (4, len(row) - 1))
+    return stamp, min(expiries) if expiries else None
+
+
+def _aware(moment: datetime | str, now: datetime) -> datetime:
+    """Aggregates of a time column come back as text from SQLite (and scalar subqueries
+    without the column type): times in UTC either way."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=now.tzinfo)
+    return moment
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,12 @@ from contingency_plans.loader import PLANS_DIR, plan_files
 
 @pytest.fixture
 def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """The demo points the process at its database and clock; put them back after."""
+    """The demo points the process at its database, clock and model; put them back after."""
     monkeypatch.setenv("HAZEWARN_DATABASE_URL", "sqlite:///unused.db")
     monkeypatch.setenv("HAZEWARN_CLOCK_OFFSET_SECONDS", "0")
+    monkeypatch.setenv("HAZEWARN_MODEL_PATH", "var/models/pm25.joblib")
     yield
+    monkeypatch.undo()
     reset_caches()
 
 

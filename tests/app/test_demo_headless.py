@@ -104,9 +104,11 @@ def test_run_sh_without_shared_data_brings_the_demo_up_and_delivers_signed_webho
         )
     try:
         with httpx.Client(base_url=base, timeout=30) as http:
+            # Ready: database, the demo model, a fresh forecast run on the demo's clock, the
+            # outbox, and the heartbeats of the scheduler and dispatcher the demo runs.
             wait_for(
                 "readiness",
-                lambda: http.get("/health").status_code == 200,
+                lambda: http.get("/health/ready").status_code == 200,
                 process,
                 log,
                 SETUP_LIMIT,
