@@ -54,6 +54,11 @@ def report(found: dict[str, Any] | None, error: str, service: str, load_start: s
     command = f"`.venv/bin/python bench/audit.py --service {service}`"
     lines = [f"`pip-audit` {version} on the installed dependencies (command: {command}). A "
              "report, not a CI gate."]  # fmt: skip
+    deps = found.get("dependencies", []) if found is not None else []
+    if found is not None and deps and all(d.get("skip_reason") for d in deps):
+        # Every lookup failed: that is an unreachable database, not a clean bill of health.
+        error = f"all {len(deps)} distributions skipped, e.g. {deps[0]['skip_reason']}"
+        found = None
     if found is None:
         lines += [
             "",
@@ -62,7 +67,6 @@ def report(found: dict[str, Any] | None, error: str, service: str, load_start: s
             "the PyPI JSON API (or OSV) is reachable.",
         ]
     else:
-        deps = found.get("dependencies", [])
         vulnerable = [d for d in deps if d.get("vulns")]
         skipped = [d for d in deps if d.get("skip_reason")]
         lines += [

@@ -178,6 +178,12 @@ class Service:
         return {role: code for role, p in self.processes.items() if (code := p.poll()) is not None}
 
 
+def allow_loopback_receivers() -> None:
+    """The receivers are on loopback: let the webhook address checks (on save and at send
+    time) allow private addresses, in this process and the ones it starts."""
+    os.environ["HAZEWARN_ALLOW_PRIVATE_WEBHOOKS"] = "true"
+
+
 def replay_clock(grids: int) -> None:
     """Set the service clock (``HAZEWARN_CLOCK_OFFSET_SECONDS``, as the demo does) to an
     hour after the last grid's issue time, for this process and the ones it starts: the
@@ -200,6 +206,7 @@ def service_env(db_url: str, inbox: Path, model: Path) -> dict[str, str]:
         "HAZEWARN_HEARTBEAT_SECONDS": "2",
         "HAZEWARN_HEALTH_REQUIRED": "database",
         "HAZEWARN_LOG_FORMAT": "json",
+        "HAZEWARN_ALLOW_PRIVATE_WEBHOOKS": "true",  # see allow_loopback_receivers
     }
 
 
@@ -254,6 +261,7 @@ def run_cycles(args: argparse.Namespace, server: str | None, model: Path) -> dic
     from app.integrity import check_database
     from app.outbox.models import Delivery, OutboxEvent
     from app.subscriptions.models import Subscription
+    from app.warnings.models import WarningEvent
 
     rng = random.Random(args.seed)
     folder = Path(tempfile.mkdtemp(prefix="hw-crash-cycle-"))
@@ -344,6 +352,11 @@ def run_cycles(args: argparse.Namespace, server: str | None, model: Path) -> dic
                     select(func.count()).select_from(Delivery).where(Delivery.status != "delivered")
                 )
                 runs = session.scalar(select(func.count()).select_from(ForecastRun)) or 0
+                officer_actions = Counter(
+                    session.scalars(
+                        select(WarningEvent.kind).where(WarningEvent.actor_role == "duty_officer")
+                    ).all()
+                )
                 problems = check_database(session)
             accepted = sum(sum(s["accepted"].values()) for s in stats.values())
             return {
@@ -362,6 +375,7 @@ def run_cycles(args: argparse.Namespace, server: str | None, model: Path) -> dic
                 "grids_done": len(list((inbox / "done").glob("*.nc"))),
                 "grids_failed": len(list((inbox / "failed").glob("*.nc"))),
                 "approved": approved,
+                "officer_actions": dict(officer_actions),
                 "refused": refused,
                 "api_errors": api_errors,
                 "problems": problems,
@@ -530,16 +544,17 @@ def report(
         "",
         "| database | cycles | kills (api / scheduler / dispatcher) | forecast runs | grids "
         "failed | outbox events | deliveries | lost | duplicates (deduped) | bad signatures "
-        "| approvals | consistency problems | median cycle | wall time |",
+        "| officer decisions (audit) | consistency problems | median cycle | wall time |",
         "|---|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         kills = " / ".join(str(r["kills"].get(role, 0)) for role in ROLES)
-        events = ", ".join(f"{t} {c}" for t, c in sorted(r["events"].items()))
+        events = ", ".join(f"{t} {c}" for t, c in sorted(r["events"].items())) or "none"
+        officer = ", ".join(f"{k} {c}" for k, c in sorted(r["officer_actions"].items())) or "0"
         lines.append(
             f"| {r['database']} | {r['cycles']} | {kills} | {r['runs']} | {r['grids_failed']} "
             f"| {events} | {r['deliveries']} | **{r['lost']}** | {r['duplicates']} "
-            f"| {r['invalid']} | {r['approved']} | **{len(r['problems'])}** "
+            f"| {r['invalid']} | {officer} | **{len(r['problems'])}** "
             f"| {r['cycle_median']:.0f} s | {r['seconds']:.0f} s |"
         )
     lines.append("")
@@ -602,6 +617,7 @@ def main() -> None:
     if args.db != "sqlite" and not server:
         raise SystemExit("PostgreSQL: set HAZEWARN_TEST_POSTGRES_URL (the server to use)")
     replay_clock(args.cycles + 2)
+    allow_loopback_receivers()
     try:
         model = tiny_model(folder)
         results = []

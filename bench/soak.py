@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import re
 import shutil
 import tempfile
 import threading
@@ -41,6 +42,7 @@ from common import load_average, scratch_database
 from crash_cycle import (
     RECEIVERS,
     Service,
+    allow_loopback_receivers,
     drop_grid,
     make_grids,
     replay_clock,
@@ -91,6 +93,7 @@ class Traffic:
         self.status: Counter[tuple[str, int]] = Counter()
         self.errors: Counter[str] = Counter()
         self.warning_ids: list[int] = []
+        self.refusals: Counter[tuple[str, int]] = Counter()  # (route, 4xx status)
 
     def record(self, kind: str, started: float, answer: httpx.Response | None) -> None:
         elapsed = time.perf_counter() - started
@@ -100,6 +103,9 @@ class Traffic:
                 self.errors[kind] += 1
             else:
                 self.status[(kind, answer.status_code)] += 1
+                if 400 <= answer.status_code < 500:
+                    route = re.sub(r"/\d+", "/{id}", answer.request.url.path)
+                    self.refusals[(f"{answer.request.method} {route}", answer.status_code)] += 1
                 if answer.status_code >= 500:
                     self.errors[kind] += 1
 
@@ -139,7 +145,8 @@ def client_loop(
                 else:
                     kind = "acknowledge"
                     ids = traffic.warning_ids
-                    if not ids:
+                    if not ids:  # nothing to acknowledge yet: a read instead
+                        kind = "public read"
                         answer = client.get("/v1/warnings?active=true", headers=office_h)
                     else:
                         answer = client.post(
@@ -167,6 +174,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
         model = tiny_model(folder)
         grid_count = int(args.minutes * 60 / args.grid_every) + 2
         replay_clock(grid_count)
+        allow_loopback_receivers()
         with scratch_database(server, folder) as db_url:
             officer = seed_database()
             office = city_office_key()
@@ -254,6 +262,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "all_p99": percentile([x for v in traffic.latency.values() for x in v], 0.99),
                 "errors": dict(traffic.errors),
                 "status": {f"{k} {s}": c for (k, s), c in sorted(traffic.status.items())},
+                "refusals": {f"{r} {s}": c for (r, s), c in sorted(traffic.refusals.items())},
                 "rss_start": rss_start,
                 "rss_end": rss_end,
                 "grids": dropped,
@@ -288,6 +297,10 @@ def report(r: dict[str, Any], args: argparse.Namespace, load_start: str) -> str:
         + (f" ({r['errors']})" if r["errors"] else "")
         + ".",
         "- Answers: " + ", ".join(f"{k}: {c:,}" for k, c in r["status"].items()) + ".",
+        "- 4xx answers by route (expected refusals, not errors: no forecast before the first "
+        "run, a change already acknowledged or decided): "
+        + (", ".join(f"{k}: {c:,}" for k, c in r["refusals"].items()) or "none")
+        + ".",
         f"- API resident memory: {r['rss_start'] / 2**20:.0f} MiB after a "
         f"{WARM_UP:.0f} s warm-up, {r['rss_end'] / 2**20:.0f} MiB at the end: "
         f"**{growth:+.1%}** (aim: under 10 %).",
