@@ -46,7 +46,21 @@ def run_audit(service: str) -> tuple[dict[str, Any] | None, str]:
         return None, lines[-1] if lines else f"pip-audit exited with {done.returncode}"
 
 
-def report(found: dict[str, Any] | None, error: str, service: str, load_start: str) -> str:
+def usable(found: dict[str, Any] | None, error: str) -> tuple[dict[str, Any] | None, str]:
+    """``found`` unless every lookup was skipped: that is an unreachable vulnerability
+    database (the PyPI JSON API answering "not found" for everything), not a clean bill."""
+    deps = found.get("dependencies", []) if found is not None else []
+    if found is not None and deps and all(d.get("skip_reason") for d in deps):
+        return None, f"all {len(deps)} distributions skipped, e.g. {deps[0]['skip_reason']}"
+    return found, error
+
+
+def report(
+    found: dict[str, Any] | None,
+    failures: list[tuple[str, str]],
+    service: str,
+    load_start: str,
+) -> str:
     try:
         version = metadata.version("pip-audit")
     except metadata.PackageNotFoundError:
@@ -55,16 +69,14 @@ def report(found: dict[str, Any] | None, error: str, service: str, load_start: s
     lines = [f"`pip-audit` {version} on the installed dependencies (command: {command}). A "
              "report, not a CI gate."]  # fmt: skip
     deps = found.get("dependencies", []) if found is not None else []
-    if found is not None and deps and all(d.get("skip_reason") for d in deps):
-        # Every lookup failed: that is an unreachable database, not a clean bill of health.
-        error = f"all {len(deps)} distributions skipped, e.g. {deps[0]['skip_reason']}"
-        found = None
+    for name, error in failures:
+        lines += ["", f"- vulnerability database `{name}` unreachable from here: `{error}`"]
     if found is None:
         lines += [
             "",
-            f"**Not audited:** pip-audit could not complete against its vulnerability "
-            f"database ({service}) from this machine: `{error}`. Run the command where "
-            "the PyPI JSON API (or OSV) is reachable.",
+            "**Not audited:** pip-audit could not reach any vulnerability database from "
+            "this machine (only package indexes are reachable). Run the command where the "
+            "PyPI JSON API or OSV is reachable.",
         ]
     else:
         vulnerable = [d for d in deps if d.get("vulns")]
@@ -90,12 +102,22 @@ def report(found: dict[str, Any] | None, error: str, service: str, load_start: s
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--service", choices=("pypi", "osv"), default="pypi")
+    parser.add_argument(
+        "--service",
+        default="pypi,osv",
+        help="vulnerability databases to try in order until one answers (pypi, osv)",
+    )
     parser.add_argument("--no-write", action="store_true", help="do not touch the docs")
     args = parser.parse_args()
     load_start = load_average()
-    found, error = run_audit(args.service)
-    text = report(found, error, args.service, load_start)
+    found = None
+    failures: list[tuple[str, str]] = []
+    for service in args.service.split(","):
+        found, error = usable(*run_audit(service.strip()))
+        if found is not None:
+            break
+        failures.append((service, error))
+    text = report(found, failures, args.service, load_start)
     print(text)
     if not args.no_write:
         write_figure(TITLE, text)

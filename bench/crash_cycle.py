@@ -60,6 +60,7 @@ from reliability_common import (
     stop_gently,
     write_figure,
 )
+from sqlalchemy.exc import OperationalError
 from webhook_common import make_subscriptions, wait_until
 
 TITLE = "Crash cycles"
@@ -433,6 +434,7 @@ def pg_restart(args: argparse.Namespace, model: Path) -> dict[str, Any]:
         timeout=300,
     ).stdout.strip()
     receivers = Receivers(RECEIVERS)
+    result: dict[str, Any] | None = None
     try:
         with scratch_database(server, folder) as db_url:
             key = seed_database()
@@ -456,6 +458,7 @@ def pg_restart(args: argparse.Namespace, model: Path) -> dict[str, Any]:
                 time.sleep(random.Random(args.seed).uniform(0.5, 3.0))
                 down_at = time.monotonic()
                 pg_ctl(datadir, "stop", "-m", "fast", "-w")
+                print("PostgreSQL stopped in the middle of a cycle", flush=True)
                 saw_503 = wait_until(lambda: ready_status(client) == 503, 60, 0.25)
                 answer = client.get("/health/ready")
                 failing = answer.json().get("failing") if answer.status_code == 503 else None
@@ -502,7 +505,7 @@ def pg_restart(args: argparse.Namespace, model: Path) -> dict[str, Any]:
             with session_scope() as session:
                 runs = session.scalar(select(func.count()).select_from(ForecastRun)) or 0
                 problems = check_database(session)
-            return {
+            result = {
                 "ready_before": ready_before,
                 "saw_503": saw_503,
                 "failing": failing,
@@ -517,11 +520,18 @@ def pg_restart(args: argparse.Namespace, model: Path) -> dict[str, Any]:
                 "exited": exited,
                 "problems": problems,
             }
+            print(f"PostgreSQL restart: {result}", flush=True)
+    except OperationalError:
+        # Dropping the scratch database on the way out can meet the admin connection the
+        # restart cut; the whole server and its data folder go below anyway.
+        if result is None:
+            raise
     finally:
         receivers.stop()
         with contextlib.suppress(subprocess.CalledProcessError):
             pg_ctl(datadir, "stop", "-m", "immediate", "-w")
         shutil.rmtree(folder, ignore_errors=True)
+    return result
 
 
 # --------------------------------------------------------------------------- report
