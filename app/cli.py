@@ -73,9 +73,12 @@ def root(
 ) -> None:
     """Heavy-pollution early warning: forecasts, warnings, contingency actions."""
     from app.logs import configure_logging
+    from app.warnings.evaluation import register_run_hook
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    # Forecast runs stored by any command are evaluated for warnings (explicit wiring).
+    register_run_hook()
 
 
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -175,6 +178,10 @@ cli.command("dispatcher")(dispatcher)
 from app.warnings.cli import warnings_cli  # noqa: E402
 
 cli.add_typer(warnings_cli, name="warnings")
+from app.regional.cli import regional_cli, regions_cli  # noqa: E402
+
+cli.add_typer(regions_cli, name="regions")
+cli.add_typer(regional_cli, name="regional")
 
 from app.forecast_runs.cli import forecast_cli, verify_command  # noqa: E402
 
@@ -193,6 +200,9 @@ cli.add_typer(health_cli, name="health")
 from app.demo import demo_command  # noqa: E402
 
 cli.command("demo")(demo_command)
+from app.data.cli import data_cli  # noqa: E402
+
+cli.add_typer(data_cli, name="data")
 
 
 def main() -> None:

