@@ -37,6 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import typer
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from structlog.contextvars import bind_contextvars, unbind_contextvars
 
@@ -68,7 +69,7 @@ class InboxOutcome:
     """What the inbox job did with one grid file."""
 
     name: str
-    status: str  # "forecast", "duplicate" or "failed"
+    status: str  # "forecast", "duplicate", "failed" or "waiting" (database unavailable)
     run_id: int | None = None
     issued_at: datetime | None = None
     detail: str = ""
@@ -193,7 +194,9 @@ def process_grid_inbox(
     move the file to ``done/``. A file whose forecast fails moves to ``failed/`` with a
     ``<name>.error.txt`` saying why, and the next file is still processed. A file whose
     SHA-256 a stored run already read is not run again (a restart after a crash between
-    commit and move). A missing model skips the whole check (files stay for later).
+    commit and move). A missing model skips the whole check (files stay for later), and so
+    does an unreachable database (``OperationalError``: the file stays, outcome
+    ``waiting``, and the next check runs it).
     """
     from app.forecast_runs.service import (
         ForecastRunError,
@@ -246,6 +249,12 @@ def process_grid_inbox(
             log.info(
                 "grid inbox: %s -> forecast run %d issued %s", path.name, run_id, issue.isoformat()
             )
+        except OperationalError as exc:
+            # The database is unreachable (restarting, failing over): nothing is wrong with
+            # the grid. Leave it in the inbox for the next check; stop this one.
+            outcomes.append(InboxOutcome(path.name, "waiting", detail=f"database: {exc}"))
+            log.warning("grid inbox: database unavailable, %s waits: %s", path.name, exc)
+            break
         except Exception as exc:  # one bad file must not stop the others
             detail = f"{type(exc).__name__}: {exc}"
             try:

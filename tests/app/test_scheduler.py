@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -298,3 +300,41 @@ def test_the_inbox_job_registers_the_warnings_hook(tmp_path: Path) -> None:
     from app.warnings.evaluation import evaluate_after_run
 
     assert evaluate_after_run in forecast_runs.after_run_hooks
+
+
+def test_an_unreachable_database_leaves_the_grid_for_the_next_check(
+    database_url: str, shared_data: Path, tiny_model: Path, tmp_path: Path
+) -> None:
+    """A database restart in the middle of the inbox job is not the grid's fault: the file
+    stays in the inbox (not failed/), and the next check runs it."""
+    from contextlib import contextmanager
+
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import OperationalError
+
+    from app.database import session_scope
+    from app.forecast_runs.models import ForecastRun
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    grid = inbox / "beijing-20161216.nc"
+    _beijing_with_history_and_a_grid(shared_data, grid)
+    settled = datetime.now(UTC) + timedelta(minutes=5)
+
+    @contextmanager
+    def database_down() -> Iterator[Any]:
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        yield
+
+    down = process_grid_inbox(
+        settled, inbox=inbox, model_path=tiny_model, settle_seconds=30, sessions=database_down
+    )
+    assert [(o.name, o.status) for o in down] == [(grid.name, "waiting")]
+    assert grid.is_file()
+    assert not (inbox / FAILED_DIR).exists()
+
+    back = process_grid_inbox(settled, inbox=inbox, model_path=tiny_model, settle_seconds=30)
+    assert [(o.name, o.status) for o in back] == [(grid.name, "forecast")]
+    assert (inbox / DONE_DIR / grid.name).is_file()
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(ForecastRun)) == 1
