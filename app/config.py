@@ -91,6 +91,30 @@ class Settings(BaseSettings):
     scheduler_unack_check_minutes: float = Field(
         default=15, gt=0, description="How often unacknowledged warnings are flagged."
     )
+    scheduler_history_run_hours: str = Field(
+        default="",
+        pattern=r"^$|^([01]?\d|2[0-3])(,([01]?\d|2[0-3]))*$",
+        description="Hours (scheduler zone, comma-separated, e.g. 8,20) at which the "
+        "scheduler makes a history-only forecast run for cities without a weather feed "
+        "(empty: none).",
+    )
+    history_model_path: Path | None = Field(
+        default=None,
+        description="Model trained without forecast weather (--met history) for the "
+        "history-only runs (unset: HAZEWARN_MODEL_PATH, which must then be one).",
+    )
+    scheduler_verify_poll_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="How often the scheduler verifies stored runs whose observations have "
+        "arrived (service clock).",
+    )
+    verify_wait_hours: float = Field(
+        default=48,
+        ge=0,
+        description="A run whose observations are still incomplete this long after its last "
+        "forecast day is verified with what arrived.",
+    )
     scheduler_timezone: str = Field(
         default="UTC",
         description="IANA zone the scheduler's clock times (verify, monthly ranking) are read "

@@ -8,6 +8,13 @@ several uvicorn workers never run a job twice). Jobs:
   moves to ``done/``, or to ``failed/`` with a ``.error.txt`` saying why.
 - ``verify`` (daily at ``HAZEWARN_SCHEDULER_VERIFY_TIME``, UTC): scores the runs of the last
   90 days against the observations that have arrived since.
+- ``verify_arrived`` (every ``HAZEWARN_SCHEDULER_VERIFY_POLL_MINUTES``, service clock):
+  scores each stored run as soon as its observations have arrived (every forecast day has
+  ≥ 18 observed hours), or ``HAZEWARN_VERIFY_WAIT_HOURS`` after its last day with what
+  arrived, marks it verified and refreshes the pooled 90-day window.
+- ``history_run`` (at ``HAZEWARN_SCHEDULER_HISTORY_RUN_HOURS``, service clock; off when
+  empty): a forecast run without a grid by the history-only model
+  (``HAZEWARN_HISTORY_MODEL_PATH``), for cities without a weather feed; once per issue hour.
 - ``unacknowledged`` (every ``HAZEWARN_SCHEDULER_UNACK_CHECK_MINUTES``): flags warnings the
   city office has not acknowledged in time.
 - the outbox dispatcher loop, continuously in a thread, when
@@ -258,6 +265,59 @@ def process_grid_inbox(
     return outcomes
 
 
+# --------------------------------------------------------------------------- history-only runs
+
+
+def history_forecast_run(
+    now: datetime, *, model_path: Path, sessions: SessionFactory = session_scope
+) -> int | None:
+    """The ``history_run`` job: a forecast run without a grid, issued at ``now``'s hour,
+    by the history-only model at ``model_path``; the run's hooks evaluate the warnings.
+
+    Returns the run id, or None when there is nothing to do: the model cannot be loaded or
+    reads forecast weather (logged as errors), or a grid-less run of this model was
+    already issued at this hour (a retry or a restart)."""
+    from sqlalchemy import select
+
+    from app.forecast_runs.models import ForecastRun
+    from app.forecast_runs.service import ForecastRunError, load_model_file, run_forecast
+    from forecasting.runs import model_met_mode, utc_hour
+
+    importlib.import_module("app.warnings.evaluation")
+    try:
+        model = load_model_file(model_path)
+    except ForecastRunError as exc:
+        log.error("history run: %s", exc)
+        return None
+    if model_met_mode(model.model) != "history":
+        log.error(
+            "history run: %s reads forecast weather; set HAZEWARN_HISTORY_MODEL_PATH to a model "
+            "trained with --met history",
+            model_path,
+        )
+        return None
+    issue = utc_hour(now.replace(minute=0, second=0, microsecond=0)).to_pydatetime()
+    with sessions() as session:
+        earlier = session.scalars(
+            select(ForecastRun).where(
+                ForecastRun.issued_at == issue,
+                ForecastRun.model_sha256 == model.sha256,
+                ForecastRun.drill.is_(False),
+            )
+        ).all()
+        if any(not (run.inputs or {}).get("grids") for run in earlier):
+            log.info("history run: already issued at %s", issue.isoformat())
+            return None
+        try:
+            run = run_forecast(session, [], issue, model, now=now)
+        except ForecastRunError as exc:
+            log.info("history run: %s", exc)
+            return None
+        run_id = int(run.id)
+    log.info("history run %d issued %s", run_id, issue.isoformat())
+    return run_id
+
+
 # --------------------------------------------------------------------------- verify
 
 
@@ -286,6 +346,20 @@ def verify_recent_runs(
         summary.pairs_hourly,
     )
     return summary
+
+
+def verify_arrived_runs(
+    now: datetime, *, wait_hours: float = 48.0, sessions: SessionFactory = session_scope
+) -> list[Any]:
+    """The ``verify_arrived`` job: `app.forecast_runs.service.verify_arrived` at ``now``
+    (the service clock), committed. Returns the runs verified."""
+    from app.forecast_runs.service import verify_arrived
+
+    with sessions() as session:
+        done = verify_arrived(session, now, wait_hours=wait_hours)
+    if done:
+        log.info("verify_arrived: %d run(s) verified", len(done))
+    return done
 
 
 # --------------------------------------------------------------------------- acknowledgements
@@ -446,6 +520,13 @@ def _monthly_ranking() -> None:
 JOBS: dict[str, Callable[[], Any]] = {
     "grid_inbox": _grid_inbox,
     "verify": lambda: verify_recent_runs(utcnow()),
+    "verify_arrived": lambda: verify_arrived_runs(
+        utcnow(), wait_hours=get_settings().verify_wait_hours
+    ),
+    "history_run": lambda: history_forecast_run(
+        utcnow(),
+        model_path=get_settings().history_model_path or get_settings().model_path,
+    ),
     "unacknowledged": lambda: flag_unacknowledged(utcnow()),
     "monthly_ranking": _monthly_ranking,
     "heartbeat": lambda: record_scheduler_heartbeat(utcnow()),
@@ -532,6 +613,20 @@ def build_scheduler(settings: Settings | None = None, *, background: bool = Fals
         "verify forecast runs",
         ServiceClockTrigger(CronTrigger(hour=hour, minute=minute, timezone=zone)),
     )
+    add(
+        "verify_arrived",
+        "verify runs whose observations arrived",
+        IntervalTrigger(minutes=settings.scheduler_verify_poll_minutes, timezone=zone),
+        next_run_time=now,
+    )
+    if settings.scheduler_history_run_hours:
+        add(
+            "history_run",
+            "history-only forecast run (cities without a weather feed)",
+            ServiceClockTrigger(
+                CronTrigger(hour=settings.scheduler_history_run_hours, minute=0, timezone=zone)
+            ),
+        )
     add(
         "unacknowledged",
         "flag unacknowledged warnings",
@@ -620,6 +715,8 @@ def scheduler_command(
                 f"grid {outcome.name}: {outcome.status} {outcome.run_id or ''} {outcome.detail}"
             )
         console.print(f"grid inbox {settings.grid_inbox}: {len(outcomes)} file(s) processed")
+        verified = verify_arrived_runs(now, wait_hours=settings.verify_wait_hours)
+        console.print(f"runs verified as their observations arrived: {len(verified)}")
         verify_recent_runs(now)
         overdue = flag_unacknowledged(now)
         console.print(f"unacknowledged warnings: {len(overdue)}")

@@ -59,6 +59,11 @@ class ForecastRun(Base):
         default=dict,
         comment="per city code: stations, history hours, hourly rows, daily rows",
     )
+    verified_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime,
+        nullable=True,
+        comment="when the scheduler verified the run (its observations had arrived)",
+    )
 
     hourly: Mapped[list[ForecastHourly]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True

@@ -126,7 +126,14 @@ def test_jobs_persist_in_the_database(
     with engine.connect() as conn:
         stored = set(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
     engine.dispose()
-    assert stored == {"grid_inbox", "verify", "unacknowledged", "monthly_ranking", "heartbeat"}
+    assert stored == {
+        "grid_inbox",
+        "verify",
+        "verify_arrived",
+        "unacknowledged",
+        "monthly_ranking",
+        "heartbeat",
+    }
     # A restarted scheduler finds them (and the same next verify time).
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 

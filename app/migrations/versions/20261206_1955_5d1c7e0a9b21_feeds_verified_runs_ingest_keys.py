@@ -1,0 +1,34 @@
+"""feeds: verified runs, ingest keys
+
+Revision ID: 5d1c7e0a9b21
+Revises: 90430daa45eb
+Create Date: 2026-12-06 19:55:00+00:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+
+revision: str = '5d1c7e0a9b21'
+down_revision: str | None = '90430daa45eb'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table('forecast_runs', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                'verified_at',
+                sa.DateTime(timezone=True),
+                nullable=True,
+                comment='when the scheduler verified the run (its observations had arrived)',
+            )
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('forecast_runs', schema=None) as batch_op:
+        batch_op.drop_column('verified_at')
