@@ -175,6 +175,10 @@ cli.command("dispatcher")(dispatcher)
 from app.warnings.cli import warnings_cli  # noqa: E402
 
 cli.add_typer(warnings_cli, name="warnings")
+from app.regional.cli import regional_cli, regions_cli  # noqa: E402
+
+cli.add_typer(regions_cli, name="regions")
+cli.add_typer(regional_cli, name="regional")
 
 from app.forecast_runs.cli import forecast_cli, verify_command  # noqa: E402
 

@@ -16,6 +16,7 @@ from app.metrics import RequestMiddleware
 from app.observations.views import router as observations_router
 from app.outbox.views import router as outbox_router
 from app.plans.views import router as plans_router
+from app.regional.views import router as regional_router
 from app.stations.views import router as stations_router
 from app.subscriptions.views import router as subscriptions_router
 from app.warnings.evaluation import register_run_hook
@@ -44,5 +45,6 @@ def create_app() -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(outbox_router)
     app.include_router(warnings_router)
+    app.include_router(regional_router)
     app.include_router(dashboard_router)
     return app

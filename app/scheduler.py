@@ -17,6 +17,8 @@ several uvicorn workers never run a job twice). Jobs:
   (``HAZEWARN_HISTORY_MODEL_PATH``), for cities without a weather feed; once per issue hour.
 - ``unacknowledged`` (every ``HAZEWARN_SCHEDULER_UNACK_CHECK_MINUTES``): flags warnings the
   city office has not acknowledged in time.
+- ``regional_lagging`` (same interval): flags member cities lagging behind an issued
+  regional warning past its grace (``regional.lagging`` events to the coordinator).
 - the outbox dispatcher loop, continuously in a thread, when
   ``HAZEWARN_SCHEDULER_RUNS_DISPATCHER`` is true (the one-machine set-up).
 
@@ -398,6 +400,27 @@ def flag_unacknowledged(
     return overdue
 
 
+def flag_regional_lagging(
+    now: datetime, *, sessions: SessionFactory = session_scope
+) -> dict[str, list[str]]:
+    """Members lagging behind issued regional warnings, per regional warning id
+    (`app.regional.evaluation.check_lagging`: new laggards get a ``regional.lagging`` event
+    and an audit line, committed here; the gauge counts them per region)."""
+    from app.regional.evaluation import check_lagging
+
+    with sessions() as session:
+        lagging = check_lagging(session, now)
+    for warning_id, cities in lagging.items():
+        if cities:
+            log.warning(
+                "regional warning %s: %d member(s) lagging: %s",
+                warning_id,
+                len(cities),
+                ", ".join(cities),
+            )
+    return lagging
+
+
 # --------------------------------------------------------------------------- dispatcher
 
 
@@ -528,6 +551,7 @@ JOBS: dict[str, Callable[[], Any]] = {
         model_path=get_settings().history_model_path or get_settings().model_path,
     ),
     "unacknowledged": lambda: flag_unacknowledged(utcnow()),
+    "regional_lagging": lambda: flag_regional_lagging(utcnow()),
     "monthly_ranking": _monthly_ranking,
     "heartbeat": lambda: record_scheduler_heartbeat(utcnow()),
 }
@@ -646,6 +670,12 @@ def build_scheduler(settings: Settings | None = None, *, background: bool = Fals
         next_run_time=now,
         misfire_grace_time=None,
     )
+    add(
+        "regional_lagging",
+        "flag members lagging behind regional warnings",
+        IntervalTrigger(minutes=settings.scheduler_unack_check_minutes, timezone=zone),
+        next_run_time=now,
+    )
     return scheduler
 
 
@@ -720,6 +750,10 @@ def scheduler_command(
         verify_recent_runs(now)
         overdue = flag_unacknowledged(now)
         console.print(f"unacknowledged warnings: {len(overdue)}")
+        lagging = flag_regional_lagging(now)
+        console.print(
+            f"members lagging behind regional warnings: {sum(map(len, lagging.values()))}"
+        )
         record_scheduler_heartbeat(now)
         return
     # APScheduler logs every job start and end at INFO; the jobs log what they did.

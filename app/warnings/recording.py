@@ -23,6 +23,7 @@ from alerts.episodes import (
     day_end,
     day_start,
 )
+from alerts.regional import REGIONAL_RUN_PREFIX
 from app.cities.models import City
 from app.warnings.actors import SYSTEM_ACTOR, Actor
 from app.warnings.announcements import enqueue_transition
@@ -125,6 +126,9 @@ def record(
         if _opens(t) or warning is None:
             warning = _new_warning(session, city, episode, state, t, now, aqi_peak)
         _apply_transition(warning, state, t, now, aqi_peak)
+        if t.kind in (Kind.ISSUED, Kind.UPGRADED) and _raised_by_region(t, state):
+            # The regional warning that raised it (its pure id is the row id).
+            warning.regional_warning_id = int(str(state.regional_notice_id))
         if warning.episode_id == episode.id:
             _sync_pending(warning, state)
         if t.public:
@@ -161,6 +165,16 @@ def record(
             touched.append(warning)
     session.flush()
     return touched
+
+
+def _raised_by_region(t: Transition, state: EpisodeState) -> bool:
+    notice = state.regional_notice_id
+    return (
+        t.run_id is not None
+        and t.run_id.startswith(REGIONAL_RUN_PREFIX)
+        and notice is not None
+        and notice.isdigit()
+    )
 
 
 def _new_warning(

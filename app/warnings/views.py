@@ -24,6 +24,7 @@ from app.config import get_settings
 from app.deps import DbSession
 from app.errors import ProblemError
 from app.plans.schemas import ActionRead
+from app.regional import service as regional_service
 from app.timestamps import utcnow
 from app.warnings import (
     actors,
@@ -194,6 +195,9 @@ def warnings(
     db: DbSession,
     user: CurrentUser,
     city: Annotated[str | None, Query(pattern=r"^\d{6}$", description="GB/T 2260 code")] = None,
+    region: Annotated[
+        str | None, Query(max_length=64, description="only member cities of this region")
+    ] = None,
     level: Annotated[Level | None, Query(description="blue, yellow, orange or red")] = None,
     active: Annotated[
         bool | None, Query(description="true: issued and not expired; false: the others")
@@ -220,6 +224,7 @@ def warnings(
         raise ProblemError(422, "Invalid request", "end must be after start", field="query.end")
     filters = queries.WarningFilters(
         city=city,
+        cities=_region_cities(region),
         level=level,
         state=state,
         active=active,
@@ -268,12 +273,27 @@ def proposals(
     drill: Annotated[
         bool | None, Query(description="only exercises (true) or real (false)")
     ] = None,
+    region: Annotated[
+        str | None, Query(max_length=64, description="only member cities of this region")
+    ] = None,
 ) -> WarningList:
     """Everything waiting for a duty officer: new warnings and level changes, oldest first."""
     require(user, *STAFF)
     now = utcnow()
-    rows = queries.list_proposals(db, drill=drill, now=now)
+    rows = queries.list_proposals(db, drill=drill, now=now, cities=_region_cities(region))
     return warning_list(rows, now, len(rows), len(rows), 0)
+
+
+def _region_cities(region: str | None) -> tuple[str, ...] | None:
+    """The member cities of ``?region=`` (None when not given; 422 when unknown)."""
+    if region is None:
+        return None
+    found = regional_service.regions().get(region)
+    if found is None:
+        raise ProblemError(
+            422, "Invalid request", f"unknown region {region!r}", field="query.region"
+        )
+    return found.member_codes
 
 
 def _actor(user: Principal) -> actors.Actor:

@@ -109,6 +109,7 @@ def test_build_scheduler_has_every_job_in_the_configured_zone(tmp_path: Path) ->
         "verify",
         "verify_arrived",
         "unacknowledged",
+        "regional_lagging",
         "monthly_ranking",
         "heartbeat",
     }

@@ -131,6 +131,7 @@ def test_jobs_persist_in_the_database(
         "verify",
         "verify_arrived",
         "unacknowledged",
+        "regional_lagging",
         "monthly_ranking",
         "heartbeat",
     }

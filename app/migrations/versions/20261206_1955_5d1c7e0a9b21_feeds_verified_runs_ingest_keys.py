@@ -1,7 +1,7 @@
 """feeds: verified runs, ingest keys
 
 Revision ID: 5d1c7e0a9b21
-Revises: 90430daa45eb
+Revises: cd2404e6badf
 Create Date: 2026-12-06 19:55:00+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '5d1c7e0a9b21'
-down_revision: str | None = '90430daa45eb'
+down_revision: str | None = 'cd2404e6badf'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -201,8 +201,9 @@ def test_atom_runs_a_fixed_number_of_statements_whatever_the_entries(
     issue_blue(session, hw, city=handan)
     cold_three, warm_three = cold(), feed_statements(client)
     assert (cold_one[1], cold_three[1]) == (1, 3)
-    # Warnings with cities and episodes: one query; uncached plan versions: one more.
-    assert (warm_one[0], warm_three[0]) == (1, 1)
-    assert (cold_one[0], cold_three[0]) == (2, 2)
+    # Warnings with cities and episodes: one query; the issued regional warnings: one more;
+    # uncached plan versions: one more.
+    assert (warm_one[0], warm_three[0]) == (2, 2)
+    assert (cold_one[0], cold_three[0]) == (3, 3)
     feed = client.get("/v1/feeds/cap.atom").content
     assert feed.count(b"regional warning jjj-2+26:test") == 1
