@@ -78,6 +78,15 @@ class Settings(BaseSettings):
         ge=0,
         description="A grid file is taken only when unchanged this long (still being copied).",
     )
+    observation_inbox: Path = Field(
+        default=Path("var/observation-inbox"),
+        description="Folder the scheduler imports observation files from (CSV as `hazewarn "
+        "obs import` reads, or long-format JSON lines): each moves to done/, or failed/ with "
+        "the reason beside it.",
+    )
+    observation_inbox_poll_seconds: float = Field(
+        default=60, gt=0, description="Observation inbox check interval."
+    )
     scheduler_runs_dispatcher: bool = Field(
         default=True,
         description="The scheduler also runs the outbox dispatcher loop (one-machine set-up); "

@@ -6,6 +6,9 @@ several uvicorn workers never run a job twice). Jobs:
 - ``grid_inbox`` (every ``HAZEWARN_GRID_INBOX_POLL_SECONDS``): a forecast run for each new
   grid file in ``HAZEWARN_GRID_INBOX`` (the run's hooks then evaluate the warnings); the file
   moves to ``done/``, or to ``failed/`` with a ``.error.txt`` saying why.
+- ``observation_inbox`` (every ``HAZEWARN_OBSERVATION_INBOX_POLL_SECONDS``): imports each
+  observation file in ``HAZEWARN_OBSERVATION_INBOX`` all or nothing, then moves it to
+  ``done/``, or to ``failed/`` with a ``.error.txt`` giving the line and reason.
 - ``verify`` (daily at ``HAZEWARN_SCHEDULER_VERIFY_TIME``, UTC): scores the runs of the last
   90 days against the observations that have arrived since.
 - ``verify_arrived`` (every ``HAZEWARN_SCHEDULER_VERIFY_POLL_MINUTES``, service clock):
@@ -534,6 +537,17 @@ def _grid_inbox() -> None:
     )
 
 
+def _observation_inbox() -> None:
+    from app.observations.push import process_observation_inbox
+
+    settings = get_settings()
+    process_observation_inbox(
+        utcnow(),
+        inbox=settings.observation_inbox,
+        settle_seconds=settings.grid_settle_seconds,
+    )
+
+
 def _monthly_ranking() -> None:
     settings = get_settings()
     write_monthly_ranking(utcnow(), folder=settings.rankings_dir, zone=settings.scheduler_timezone)
@@ -542,6 +556,7 @@ def _monthly_ranking() -> None:
 #: The scheduled jobs by id: each reads the service clock and its settings when it runs.
 JOBS: dict[str, Callable[[], Any]] = {
     "grid_inbox": _grid_inbox,
+    "observation_inbox": _observation_inbox,
     "verify": lambda: verify_recent_runs(utcnow()),
     "verify_arrived": lambda: verify_arrived_runs(
         utcnow(), wait_hours=get_settings().verify_wait_hours
@@ -631,6 +646,12 @@ def build_scheduler(settings: Settings | None = None, *, background: bool = Fals
         IntervalTrigger(seconds=settings.grid_inbox_poll_seconds, timezone=zone),
         next_run_time=now,  # look at the inbox at once on start
     )
+    add(
+        "observation_inbox",
+        "import new observation files",
+        IntervalTrigger(seconds=settings.observation_inbox_poll_seconds, timezone=zone),
+        next_run_time=now,
+    )
     hour, minute = _hour_minute(settings.scheduler_verify_time)
     add(
         "verify",
@@ -686,6 +707,7 @@ def run_scheduler(settings: Settings | None = None, scheduler: Any = None) -> No
     """
     settings = settings or get_settings()
     settings.grid_inbox.mkdir(parents=True, exist_ok=True)
+    settings.observation_inbox.mkdir(parents=True, exist_ok=True)
     scheduler = scheduler or build_scheduler(settings)
     dispatcher: DispatcherThread | None = None
     if settings.scheduler_runs_dispatcher:
@@ -745,6 +767,15 @@ def scheduler_command(
                 f"grid {outcome.name}: {outcome.status} {outcome.run_id or ''} {outcome.detail}"
             )
         console.print(f"grid inbox {settings.grid_inbox}: {len(outcomes)} file(s) processed")
+        from app.observations.push import process_observation_inbox
+
+        settings.observation_inbox.mkdir(parents=True, exist_ok=True)
+        imported = process_observation_inbox(
+            now, inbox=settings.observation_inbox, settle_seconds=settings.grid_settle_seconds
+        )
+        console.print(
+            f"observation inbox {settings.observation_inbox}: {len(imported)} file(s) processed"
+        )
         verified = verify_arrived_runs(now, wait_hours=settings.verify_wait_hours)
         console.print(f"runs verified as their observations arrived: {len(verified)}")
         verify_recent_runs(now)

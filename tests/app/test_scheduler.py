@@ -108,6 +108,7 @@ def test_build_scheduler_has_every_job_in_the_configured_zone(tmp_path: Path) ->
         "grid_inbox",
         "verify",
         "verify_arrived",
+        "observation_inbox",
         "unacknowledged",
         "regional_lagging",
         "monthly_ranking",

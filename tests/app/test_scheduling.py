@@ -130,6 +130,7 @@ def test_jobs_persist_in_the_database(
         "grid_inbox",
         "verify",
         "verify_arrived",
+        "observation_inbox",
         "unacknowledged",
         "regional_lagging",
         "monthly_ranking",

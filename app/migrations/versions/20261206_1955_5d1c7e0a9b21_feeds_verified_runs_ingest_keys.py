@@ -18,6 +18,23 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column(
+                'station_ids',
+                sa.JSON(),
+                nullable=False,
+                server_default='[]',
+                comment='ingest scope (station ids it may push observations for)',
+            )
+        )
+        batch_op.alter_column(
+            'role',
+            existing_type=sa.String(length=32),
+            existing_nullable=False,
+            comment='admin, duty_officer, city_office, coordinator or ingest',
+            existing_comment='admin, duty_officer, city_office or coordinator',
+        )
     with op.batch_alter_table('forecast_runs', schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
@@ -30,5 +47,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('api_keys', schema=None) as batch_op:
+        batch_op.alter_column(
+            'role',
+            existing_type=sa.String(length=32),
+            existing_nullable=False,
+            comment='admin, duty_officer, city_office or coordinator',
+            existing_comment='admin, duty_officer, city_office, coordinator or ingest',
+        )
+        batch_op.drop_column('station_ids')
     with op.batch_alter_table('forecast_runs', schema=None) as batch_op:
         batch_op.drop_column('verified_at')
