@@ -78,6 +78,29 @@ class Settings(BaseSettings):
         ge=0,
         description="A grid file is taken only when unchanged this long (still being copied).",
     )
+    feed_source: str | None = Field(
+        default=None,
+        pattern=r"^(gfs|ifs)$",
+        description="Weather feed the scheduler fetches into the grid inbox: gfs (NOAA GFS "
+        "through Herbie) or ifs (ECMWF open data); unset: none.",
+    )
+    feed_base_url: str | None = Field(
+        default=None,
+        description="Mirror of the feed in the publisher's URL layout (unset: the publisher's "
+        "own servers).",
+    )
+    feed_domain: str = Field(
+        default="15,55,70,140",
+        pattern=r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$",
+        description="Area cut from the feed: south,north,west,east in degrees.",
+    )
+    feed_max_lead_hours: int = Field(
+        default=96, ge=1, le=384, description="Longest lead fetched (hours after the cycle)."
+    )
+    feed_step_hours: int = Field(default=3, ge=1, le=24, description="Lead hours fetched: every N.")
+    feed_poll_minutes: float = Field(
+        default=30, gt=0, description="How often the scheduler looks for a new feed cycle."
+    )
     observation_inbox: Path = Field(
         default=Path("var/observation-inbox"),
         description="Folder the scheduler imports observation files from (CSV as `hazewarn "

@@ -9,6 +9,9 @@ several uvicorn workers never run a job twice). Jobs:
 - ``observation_inbox`` (every ``HAZEWARN_OBSERVATION_INBOX_POLL_SECONDS``): imports each
   observation file in ``HAZEWARN_OBSERVATION_INBOX`` all or nothing, then moves it to
   ``done/``, or to ``failed/`` with a ``.error.txt`` giving the line and reason.
+- ``grids_fetch`` (every ``HAZEWARN_FEED_POLL_MINUTES``, when ``HAZEWARN_FEED_SOURCE`` is
+  set): drops the newest published cycle of the weather feed into the grid inbox, once
+  per cycle (`app.feeds.service.fetch_latest`).
 - ``verify`` (daily at ``HAZEWARN_SCHEDULER_VERIFY_TIME``, UTC): scores the runs of the last
   90 days against the observations that have arrived since.
 - ``verify_arrived`` (every ``HAZEWARN_SCHEDULER_VERIFY_POLL_MINUTES``, service clock):
@@ -206,6 +209,7 @@ def process_grid_inbox(
     SHA-256 a stored run already read is not run again (a restart after a crash between
     commit and move). A missing model skips the whole check (files stay for later).
     """
+    from app.feeds.service import feed_provenance
     from app.forecast_runs.service import (
         ForecastRunError,
         file_sha256,
@@ -249,7 +253,15 @@ def process_grid_inbox(
             issue = issue_time_for_grid(first, last, now, max_lead)
             chunks = "auto" if _size(path) > LAZY_READ_BYTES else None
             with sessions() as session:
-                run = run_forecast(session, [path], issue, model, chunks=chunks, now=now)
+                run = run_forecast(
+                    session,
+                    [path],
+                    issue,
+                    model,
+                    chunks=chunks,
+                    now=now,
+                    feed=feed_provenance(path.name),
+                )
                 run_id = run.id
             _move(path, inbox / DONE_DIR)
             outcomes.append(InboxOutcome(path.name, "forecast", run_id, issue))
@@ -548,6 +560,30 @@ def _observation_inbox() -> None:
     )
 
 
+def fetch_feed(now: datetime, settings: Settings) -> Any:
+    """The ``grids_fetch`` job: the newest cycle of ``HAZEWARN_FEED_SOURCE`` into the grid
+    inbox (`app.feeds.service.fetch_latest`); a cycle not yet published is logged, not
+    raised (the next poll tries again)."""
+    from app.feeds.cli import feed_leads
+    from app.feeds.service import FeedError, fetch_latest, parse_domain
+
+    if settings.feed_source is None:
+        return None
+    try:
+        outcome = fetch_latest(
+            settings.feed_source,
+            inbox=settings.grid_inbox,
+            domain=parse_domain(settings.feed_domain),
+            leads=feed_leads(settings.feed_max_lead_hours, settings.feed_step_hours),
+            now=now,
+            base_url=settings.feed_base_url,
+        )
+    except FeedError as exc:
+        log.info("grids fetch: %s", exc)
+        return None
+    return outcome
+
+
 def _monthly_ranking() -> None:
     settings = get_settings()
     write_monthly_ranking(utcnow(), folder=settings.rankings_dir, zone=settings.scheduler_timezone)
@@ -557,6 +593,7 @@ def _monthly_ranking() -> None:
 JOBS: dict[str, Callable[[], Any]] = {
     "grid_inbox": _grid_inbox,
     "observation_inbox": _observation_inbox,
+    "grids_fetch": lambda: fetch_feed(utcnow(), get_settings()),
     "verify": lambda: verify_recent_runs(utcnow()),
     "verify_arrived": lambda: verify_arrived_runs(
         utcnow(), wait_hours=get_settings().verify_wait_hours
@@ -646,6 +683,13 @@ def build_scheduler(settings: Settings | None = None, *, background: bool = Fals
         IntervalTrigger(seconds=settings.grid_inbox_poll_seconds, timezone=zone),
         next_run_time=now,  # look at the inbox at once on start
     )
+    if settings.feed_source:
+        add(
+            "grids_fetch",
+            f"fetch the newest {settings.feed_source} cycle into the grid inbox",
+            IntervalTrigger(minutes=settings.feed_poll_minutes, timezone=zone),
+            next_run_time=now,
+        )
     add(
         "observation_inbox",
         "import new observation files",

@@ -226,11 +226,14 @@ def run_forecast(
     progress: ProgressCallback | None = None,
     run_hooks: bool = True,
     now: datetime | None = None,
+    feed: Mapping[str, Any] | None = None,
 ) -> ForecastRun:
     """Forecast every city with stations and store the run (see the module docstring).
 
     ``issued_at``: aware, on the hour. ``grid_paths``: the met grid file(s) (globs are
-    expanded by `forecasting.grids.open_grid`). ``drill``: an exercise run, stored but
+    expanded by `forecasting.grids.open_grid`; none for a history-only model). ``feed``:
+    where the grid came from (source, cycle), recorded in ``inputs.feed``. ``drill``: an
+    exercise run, stored but
     never the latest. Flushes, does not commit. Raises `GridError` (bad grid),
     `ForecastRunError` (nothing to forecast) or `ValueError` (issue time).
     """
@@ -295,6 +298,7 @@ def run_forecast(
                 "rows": len(history),
             },
             "model": model_provenance(model.model),
+            **({"feed": dict(feed)} if feed else {}),
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
         status=STATUS_COMPLETE,
