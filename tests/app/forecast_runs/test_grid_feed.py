@@ -183,6 +183,30 @@ def test_a_new_gfs_cycle_is_fetched_once_and_makes_one_forecast_run(
         assert session.scalar(select(func.count()).select_from(ForecastRun)) == 1
 
 
+def test_the_scheduler_fetches_the_configured_feed(
+    publisher: tuple[str, list[str]], tmp_path: Path
+) -> None:
+    from app.config import Settings
+
+    base_url, _ = publisher
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+        grid_inbox=tmp_path / "inbox",
+        feed_source="gfs",
+        feed_base_url=base_url,
+        feed_domain="38,42,114,120",
+        feed_max_lead_hours=12,
+    )
+    assert "grids_fetch" in {j.id for j in scheduler.build_scheduler(settings).get_jobs()}
+    outcome = scheduler.fetch_feed(ISSUE, settings)
+    assert outcome.status == "fetched" and outcome.path == tmp_path / "inbox" / "gfs-2017011000.nc"
+    assert scheduler.fetch_feed(ISSUE, settings).status == "already"
+    # Before the cycle is published: logged, nothing raised, nothing dropped.
+    assert scheduler.fetch_feed(CYCLE - timedelta(days=2), settings) is None
+    off = settings.model_copy(update={"feed_source": None})
+    assert scheduler.fetch_feed(ISSUE, off) is None
+
+
 def test_no_published_cycle_drops_nothing(publisher: tuple[str, list[str]], tmp_path: Path) -> None:
     base_url, _ = publisher
     inbox = tmp_path / "inbox"
@@ -235,3 +259,104 @@ def test_grids_fetch_command(
         assert bad.exit_code == 2 and "unknown feed source 'icon'" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+# --------------------------------------------------------------------------- ECMWF open data
+
+IFS_MESSAGES = (("2t", 271.0), ("2d", 264.0), ("10u", 2.0), ("10v", -1.5), ("sp", 101800.0))
+IFS_LEADS = list(range(0, 91, 6))
+
+
+@pytest.fixture(scope="module")
+def ifs_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ECMWF open-data files of the 00 UTC cycle in its URL layout, each with its JSON-lines
+    ``.index``; ``msl`` (not read by the model) and ``tp`` are published but not wanted."""
+    import json
+
+    import eccodes
+
+    root = tmp_path_factory.mktemp("ifs-publisher")
+    folder = root / f"{CYCLE:%Y%m%d}" / f"{CYCLE:%H}z" / "ifs" / "0p25" / "oper"
+    folder.mkdir(parents=True)
+    sample = eccodes.codes_grib_new_from_samples("regular_ll_sfc_grib2")
+    for step in IFS_LEADS:
+        path = folder / f"{CYCLE:%Y%m%d%H%M%S}-{step}h-oper-fc.grib2"
+        index, offset = [], 0
+        with path.open("wb") as out:
+            for short, value in (*IFS_MESSAGES, ("msl", 102000.0), ("tp", 0.001 * step)):
+                handle = eccodes.codes_clone(sample)
+                eccodes.codes_set(handle, "centre", "ecmf")
+                eccodes.codes_set(handle, "shortName", short)
+                for key, setting in {
+                    "Ni": 21,
+                    "Nj": 17,
+                    "latitudeOfFirstGridPointInDegrees": 44.0,
+                    "longitudeOfFirstGridPointInDegrees": 112.0,
+                    "latitudeOfLastGridPointInDegrees": 36.0,
+                    "longitudeOfLastGridPointInDegrees": 122.0,
+                    "iDirectionIncrementInDegrees": 0.5,
+                    "jDirectionIncrementInDegrees": 0.5,
+                    "dataDate": int(f"{CYCLE:%Y%m%d}"),
+                    "dataTime": 0,
+                    "forecastTime": step,
+                }.items():
+                    eccodes.codes_set(handle, key, setting)
+                eccodes.codes_set_values(handle, np.full(21 * 17, value))
+                message = eccodes.codes_get_message(handle)
+                out.write(message)
+                index.append(
+                    {
+                        "domain": "g",
+                        "date": f"{CYCLE:%Y%m%d}",
+                        "time": "0000",
+                        "expver": "0001",
+                        "class": "od",
+                        "type": "fc",
+                        "stream": "oper",
+                        "step": str(step),
+                        "levtype": "sfc",
+                        "param": short,
+                        "_offset": offset,
+                        "_length": len(message),
+                    }
+                )
+                offset += len(message)
+                eccodes.codes_release(handle)
+        path.with_suffix(".index").write_text("\n".join(json.dumps(i) for i in index) + "\n")
+    eccodes.codes_release(sample)
+    return root
+
+
+def test_an_ifs_cycle_is_fetched_from_open_data_by_byte_range(
+    ifs_files: Path, serve_in_thread: Callable[..., AbstractContextManager[int]], tmp_path: Path
+) -> None:
+    seen: list[str] = []
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def log_ranges(request: Request, call_next: Callable[..., object]) -> Response:
+        if request.method == "GET" and request.url.path.endswith(".grib2"):
+            seen.append(request.headers.get("range", "whole file"))
+        return await call_next(request)  # type: ignore[misc, no-any-return]
+
+    app.mount("/", StaticFiles(directory=ifs_files))
+    inbox = tmp_path / "inbox"
+    domain = Domain(38.0, 42.0, 114.0, 120.0)
+    with serve_in_thread(app) as port:
+        base_url = f"http://127.0.0.1:{port}"
+        outcome = fetch_latest(
+            "ifs", inbox=inbox, domain=domain, leads=IFS_LEADS, now=ISSUE, base_url=base_url
+        )
+        assert outcome.status == "fetched" and outcome.path == inbox / "ifs-2017011000.nc"
+        assert seen and all(r.startswith("bytes=") for r in seen)
+        again = fetch_latest(
+            "ifs", inbox=inbox, domain=domain, leads=IFS_LEADS, now=ISSUE, base_url=base_url
+        )
+        assert again.status == "already"
+    grid = xr.open_dataset(outcome.path)
+    assert {"t2m", "d2m", "u10", "v10", "sp"} <= set(grid.data_vars)
+    assert "tp" not in grid.data_vars and "blh" not in grid.data_vars  # not taken, not offered
+    assert grid.sizes["time"] == len(IFS_LEADS)
+    assert float(grid["sp"].mean()) == pytest.approx(1018.0)
+    assert float(grid["lat"].max()) <= 42.0 and float(grid["lon"].min()) >= 114.0
+    grid.close()
