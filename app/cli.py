@@ -200,6 +200,9 @@ cli.add_typer(health_cli, name="health")
 from app.demo import demo_command  # noqa: E402
 
 cli.command("demo")(demo_command)
+from app.data.cli import data_cli  # noqa: E402
+
+cli.add_typer(data_cli, name="data")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from app.regional.views import router as regional_router
 from app.stations.views import router as stations_router
 from app.subscriptions.views import router as subscriptions_router
 from app.warnings.evaluation import register_run_hook
+from app.warnings.public_reads import PublicReadMiddleware
 from app.warnings.views import router as warnings_router
 
 
@@ -31,6 +32,9 @@ def create_app() -> FastAPI:
         description="Heavy-pollution early warning: forecasts, warnings, actions, webhooks, CAP.",
     )
     install_problem_handlers(app)
+    # Innermost middleware (added first): anonymous public reads still fresh in memory are
+    # answered before routing; outer middleware sees them like any request.
+    app.add_middleware(PublicReadMiddleware)
     # Every forecast run stored in this process is evaluated for warnings (idempotent).
     register_run_hook()
     app.add_middleware(RequestMiddleware)

@@ -38,15 +38,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
 import shutil
 import signal
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -199,6 +198,7 @@ def process_grid_inbox(
     model_path: Path,
     settle_seconds: float = 30.0,
     sessions: SessionFactory = session_scope,
+    lazy_read_bytes: int = LAZY_READ_BYTES,
 ) -> list[InboxOutcome]:
     """Run a forecast for every ready grid file in ``inbox`` (see `inbox_candidates`).
 
@@ -251,7 +251,7 @@ def process_grid_inbox(
                 continue
             first, last = grid_valid_range(path)
             issue = issue_time_for_grid(first, last, now, max_lead)
-            chunks = "auto" if _size(path) > LAZY_READ_BYTES else None
+            chunks = "auto" if _size(path) > lazy_read_bytes else None
             with sessions() as session:
                 run = run_forecast(
                     session,
@@ -482,44 +482,6 @@ class DispatcherThread(threading.Thread):
         self.join(timeout)
 
 
-# --------------------------------------------------------------------------- monthly ranking
-
-
-def previous_month(now: datetime, zone: str = "UTC") -> date:
-    """The first day of the calendar month before ``now``'s month in ``zone``."""
-    local = now.astimezone(ZoneInfo(zone)).date()
-    return (local.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def write_monthly_ranking(
-    now: datetime,
-    *,
-    folder: Path,
-    zone: str = "UTC",
-    sessions: SessionFactory = session_scope,
-) -> Path:
-    """Rank the cities by average daily AQI over the month before ``now`` (in ``zone``) and
-    write ``folder/YYYY-MM.json`` (replaced whole, never half-written): the published
-    figure `GET /v1/rankings/monthly` also computes on request."""
-    from app.warnings.rankings import monthly_ranking
-
-    month = previous_month(now, zone)
-    with sessions() as session:
-        ranked = monthly_ranking(session, month)
-    body = {
-        "month": f"{month:%Y-%m}",
-        "computed_at": now.isoformat(),
-        "cities": [{"rank": rank, **asdict(item)} for rank, item in enumerate(ranked, 1)],
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{month:%Y-%m}.json"
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
-    partial.replace(target)
-    log.info("monthly ranking %s: %d cities ranked -> %s", body["month"], len(ranked), target)
-    return target
-
-
 # --------------------------------------------------------------------------- heartbeat
 
 #: This process's heartbeat identity and start time.
@@ -546,6 +508,8 @@ def _grid_inbox() -> None:
         inbox=settings.grid_inbox,
         model_path=settings.model_path,
         settle_seconds=settings.grid_settle_seconds,
+        # With a dask cluster every grid is read lazily, so the cluster does the reading.
+        lazy_read_bytes=0 if settings.dask_scheduler_address else LAZY_READ_BYTES,
     )
 
 
@@ -585,6 +549,8 @@ def fetch_feed(now: datetime, settings: Settings) -> Any:
 
 
 def _monthly_ranking() -> None:
+    from app.warnings.rankings import write_monthly_ranking
+
     settings = get_settings()
     write_monthly_ranking(utcnow(), folder=settings.rankings_dir, zone=settings.scheduler_timezone)
 
@@ -838,6 +804,9 @@ def scheduler_command(
         from prometheus_client import start_http_server
 
         start_http_server(port, addr="0.0.0.0")  # scraped from other hosts
+    from app.forecast_runs.cluster import connect
+
+    connect(settings)  # forecast runs on a dask cluster, when one is configured
     scheduler = build_scheduler(settings)
     console.print(f"[bold]hazewarn scheduler[/] watching {settings.grid_inbox.resolve()}")
     for job in scheduler.get_jobs():

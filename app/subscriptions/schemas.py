@@ -17,6 +17,11 @@ class SubscriptionCreate(BaseModel):
         max_length=500,
         description="GB/T 2260 codes; empty = every city the key may act for",
     )
+    regions: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="regional events of these regions (default: a coordinator's own)",
+    )
     levels: list[str] | None = Field(
         default=None, max_length=4, description="blue, yellow, orange, red; empty = all"
     )
@@ -31,6 +36,7 @@ class SubscriptionUpdate(BaseModel):
     url: str | None = Field(default=None, max_length=2048)
     description: str | None = Field(default=None, max_length=500)
     cities: list[str] | None = Field(default=None, max_length=500)
+    regions: list[str] | None = Field(default=None, max_length=20)
     levels: list[str] | None = Field(default=None, max_length=4)
     event_types: list[str] | None = Field(default=None, max_length=20)
     active: bool | None = Field(
@@ -56,6 +62,7 @@ class SubscriptionRead(BaseModel):
     owner_name: str
     owner_role: str
     cities: list[str]
+    regions: list[str] = Field(description="regional events of these regions (docs/regions.md)")
     levels: list[str]
     event_types: list[str]
     active: bool

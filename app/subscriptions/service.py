@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from alerts.events import EVENT_TYPES, EventType
 from alerts.levels import Level
 from alerts.signing import new_secret
-from app.auth.service import Principal
-from app.cities.registry import load_registry
+from app.auth.service import Principal, Role
+from app.cities.registry import load_regions, load_registry
 from app.subscriptions.models import Subscription, SubscriptionSecret
 
 ALLOWED_SCHEMES = ("http", "https")
@@ -144,6 +144,40 @@ def check_filters(
     return Filters(cities=wanted_cities, levels=wanted_levels, event_types=wanted_types)
 
 
+def check_regions(owner: Principal, regions: Sequence[str] | None) -> list[str]:
+    """The region filter of ``owner``'s subscription (regional events of these regions).
+
+    Staff may follow any region; a coordinator its own regions (all of them when none are
+    given); a city office none (its cities' regional events reach it through its city
+    filter). An unknown region is a 422, a region outside the scope a 403 (`RegionScopeError`).
+    """
+    wanted = sorted(set(regions or ()))
+    known = {r.code for r in load_regions()}
+    unknown = [r for r in wanted if r not in known]
+    if unknown:
+        raise SubscriptionInputError("body.regions", f"unknown region(s) {', '.join(unknown)}")
+    if owner.is_staff:
+        return wanted
+    if owner.role == Role.COORDINATOR:
+        outside = [r for r in wanted if r not in owner.region_codes]
+        if outside:
+            raise RegionScopeError(
+                f"this key (coordinator) is scoped to {owner.describe_scope()}; "
+                f"it may not follow region {', '.join(outside)}"
+            )
+        return wanted or sorted(owner.region_codes)
+    if wanted:
+        raise RegionScopeError(
+            "a city_office key follows its cities (their regional events come with them); "
+            "drop regions"
+        )
+    return []
+
+
+class RegionScopeError(PermissionError):
+    """A region filter outside the key's scope (the API answers 403)."""
+
+
 def cities_outside_scope(principal: Principal, cities: Sequence[str]) -> list[str]:
     return sorted(c for c in set(cities) if not principal.may_act_for_city(c))
 
@@ -183,8 +217,11 @@ def create_subscription(
     description: str,
     filters: Filters,
     now: datetime,
+    regions: Sequence[str] | None = None,
 ) -> CreatedSubscription:
-    """Store an endpoint and its first ``whsec_`` secret (returned once)."""
+    """Store an endpoint and its first ``whsec_`` secret (returned once). ``regions``:
+    the region filter, already checked (`check_regions`; default: the coordinator's own
+    regions, none for other keys)."""
     row = Subscription(
         url=url,
         description=description,
@@ -193,7 +230,7 @@ def create_subscription(
         owner_name=owner.name,
         city_codes=filters.cities,
         # A coordinator's endpoint also follows its regions' own events (proposals).
-        region_codes=sorted(owner.region_codes),
+        region_codes=sorted(regions) if regions is not None else sorted(owner.region_codes),
         levels=filters.levels,
         event_types=filters.event_types,
         created_at=now,

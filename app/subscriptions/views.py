@@ -42,8 +42,10 @@ from app.subscriptions.schemas import (
     SubscriptionUpdate,
 )
 from app.subscriptions.service import (
+    RegionScopeError,
     SubscriptionInputError,
     check_filters,
+    check_regions,
     check_webhook_url,
     cities_outside_scope,
     create_subscription,
@@ -72,6 +74,7 @@ def _read(db: Session, row: Subscription, now: datetime) -> SubscriptionRead:
         owner_name=row.owner_name,
         owner_role=row.owner_role,
         cities=list(row.city_codes or []),
+        regions=list(row.region_codes or []),
         levels=list(row.levels or []),
         event_types=list(row.event_types or []),
         active=row.disabled_at is None,
@@ -115,11 +118,14 @@ def create(
         filters = check_filters(
             user, cities=body.cities, levels=body.levels, event_types=body.event_types
         )
+        regions = check_regions(user, body.regions)
     except SubscriptionInputError as exc:
         raise _invalid(exc) from None
+    except RegionScopeError as exc:
+        raise ProblemError(403, "Forbidden", str(exc)) from None
     now = utcnow()
     created = create_subscription(
-        db, user, url=url, description=body.description, filters=filters, now=now
+        db, user, url=url, description=body.description, filters=filters, now=now, regions=regions
     )
     read = _read(db, created.row, now)
     return SubscriptionCreated(**read.model_dump(), secret=created.secret)
@@ -168,8 +174,12 @@ def change(
                 filters.levels,
                 filters.event_types,
             )
+        if body.regions is not None:
+            row.region_codes = check_regions(user, body.regions)
     except SubscriptionInputError as exc:
         raise _invalid(exc) from None
+    except RegionScopeError as exc:
+        raise ProblemError(403, "Forbidden", str(exc)) from None
     if body.description is not None:
         row.description = body.description
     if body.active is False and row.disabled_at is None:

@@ -31,6 +31,7 @@ from alerts.episodes import (
     Policy,
     RunInfo,
     day_start,
+    hold_if_degraded,
     local_day,
     path_first_day,
     step,
@@ -54,7 +55,8 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class CityOutcome:
-    """What evaluating one city did. ``status``: ``evaluated`` or ``skipped``."""
+    """What evaluating one city did. ``status``: ``evaluated``, ``skipped`` or ``held`` (a
+    degraded run that would have lowered or ended a warning)."""
 
     city_code: str
     status: str
@@ -219,13 +221,26 @@ def _evaluate_city(
     )
     suffix = "-drill" if drill else ""
     try:
-        decision = step(
+        stepped = step(
             state,
             evaluation,
             run_info,
             Policy.from_plan(plan),
             new_episode_id=f"{code}:{run_key}{suffix}",
         )
+        # A degraded run never withdraws, downgrades or lifts by itself (alerts.episodes).
+        decision = hold_if_degraded(state, stepped, run.degraded)
+        if decision is not stepped:
+            return CityOutcome(
+                code,
+                "held",
+                level=evaluation.level,
+                note=f"degraded run {run_key} "
+                f"(lacks {', '.join(run.degraded_variables)}): "
+                + ", ".join(t.kind.value for t in stepped.transitions)
+                + " waits for a duty officer",
+                days=_daily_levels(evaluation),
+            )
     except EpisodeError as exc:
         log.warning("city %s, run %s: %s", code, run_key, exc)
         return CityOutcome(

@@ -120,6 +120,11 @@ def active_cap_warnings(
 
 def render_feed(session: Session, now: datetime) -> bytes:
     """The Atom index of active alerts (OASIS CAP Feeds v1.0)."""
+    return render_feed_counted(session, now)[0]
+
+
+def render_feed_counted(session: Session, now: datetime) -> tuple[bytes, int]:
+    """The Atom index and its number of entries (an empty index is dated ``now``)."""
     settings = get_settings()
     self_url = f"{settings.public_base_url.rstrip('/')}/v1/feeds/cap.atom"
     # Imported here: the regional domain builds on the warnings one.
@@ -135,6 +140,7 @@ def render_feed(session: Session, now: datetime) -> bytes:
     updated = max(
         [cap.sent for _w, _c, cap in active] + [entry.sent for entry in regional], default=now
     )
-    return render_atom(
+    body = render_atom(
         entries, feed_id=self_url, title=FEED_TITLE, updated=updated, self_url=self_url
     )
+    return body, len(entries)

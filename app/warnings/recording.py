@@ -7,6 +7,7 @@ its webhook are stored together or not at all.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -32,6 +33,8 @@ from app.warnings.episode_state import state_to_json, utc_iso
 from app.warnings.models import CityWarning, Episode, WarningEvent
 from app.warnings.payloads import warning_object
 from contingency_plans.schema import Plan
+
+log = logging.getLogger("hazewarn.warnings")
 
 
 def _snapshot(t: Transition, after: bool) -> dict[str, Any]:
@@ -160,6 +163,21 @@ def record(
                 late=t.late,
                 outbox_event_id=event_id,
             )
+        )
+        log.info(
+            "warning %d (%s): %s, now %s %s",
+            warning.id,
+            city.code,
+            t.kind.value,
+            warning.state,
+            warning.level,
+            extra={
+                "warning_id": warning.id,
+                "event_id": event_id,
+                "run_id": t.run_id,
+                "city": city.code,
+                "episode_id": episode.id,
+            },
         )
         if warning not in touched:
             touched.append(warning)

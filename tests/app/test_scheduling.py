@@ -25,6 +25,7 @@ from app.scheduling import (
     ServiceClockTrigger,
     call_with_retries,
 )
+from app.warnings.rankings import previous_month, write_monthly_ranking
 
 BERLIN_DST_2027 = datetime(2027, 3, 28, 1, 0, tzinfo=UTC)  # 02:00 CET becomes 03:00 CEST
 
@@ -202,8 +203,8 @@ def test_stopping_the_scheduler_abandons_a_retry_wait() -> None:
 
 def test_previous_month_is_read_in_the_scheduler_zone() -> None:
     now = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)  # 1 December 00:30 in Shanghai
-    assert scheduler.previous_month(now, "Asia/Shanghai").isoformat() == "2026-11-01"
-    assert scheduler.previous_month(now, "UTC").isoformat() == "2026-10-01"
+    assert previous_month(now, "Asia/Shanghai").isoformat() == "2026-11-01"
+    assert previous_month(now, "UTC").isoformat() == "2026-10-01"
 
 
 def test_the_monthly_ranking_job_writes_the_month_before(database_url: str, tmp_path: Path) -> None:
@@ -213,7 +214,7 @@ def test_the_monthly_ranking_job_writes_the_month_before(database_url: str, tmp_
     with session_scope() as session:
         sync_registry(session)
     now = datetime(2017, 1, 1, 2, 30, tzinfo=UTC)
-    path = scheduler.write_monthly_ranking(now, folder=tmp_path / "rankings")
+    path = write_monthly_ranking(now, folder=tmp_path / "rankings")
     assert path == tmp_path / "rankings" / "2016-12.json"
     body = json.loads(path.read_text(encoding="utf-8"))
     assert body["month"] == "2016-12"

@@ -1,7 +1,7 @@
 """feeds: verified runs, ingest keys
 
 Revision ID: 5d1c7e0a9b21
-Revises: cd2404e6badf
+Revises: a1e974d55f4a
 Create Date: 2026-12-06 19:55:00+00:00
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '5d1c7e0a9b21'
-down_revision: str | None = 'cd2404e6badf'
+down_revision: str | None = 'a1e974d55f4a'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
