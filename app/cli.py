@@ -186,6 +186,9 @@ cli.add_typer(regional_cli, name="regional")
 from app.forecast_runs.cli import forecast_cli, verify_command  # noqa: E402
 
 cli.add_typer(forecast_cli, name="forecast")
+from app.feeds.cli import grids_cli  # noqa: E402
+
+cli.add_typer(grids_cli, name="grids")
 cli.command("verify")(verify_command)
 from app.forecasts.cli import MultiValueCommand, backtest_command, model_cli  # noqa: E402
 

@@ -103,6 +103,38 @@ class Settings(BaseSettings):
         ge=0,
         description="A grid file is taken only when unchanged this long (still being copied).",
     )
+    feed_source: str | None = Field(
+        default=None,
+        pattern=r"^(gfs|ifs)$",
+        description="Weather feed the scheduler fetches into the grid inbox: gfs (NOAA GFS "
+        "through Herbie) or ifs (ECMWF open data); unset: none.",
+    )
+    feed_base_url: str | None = Field(
+        default=None,
+        description="Mirror of the feed in the publisher's URL layout (unset: the publisher's "
+        "own servers).",
+    )
+    feed_domain: str = Field(
+        default="15,55,70,140",
+        pattern=r"^-?[\d.]+,-?[\d.]+,-?[\d.]+,-?[\d.]+$",
+        description="Area cut from the feed: south,north,west,east in degrees.",
+    )
+    feed_max_lead_hours: int = Field(
+        default=96, ge=1, le=384, description="Longest lead fetched (hours after the cycle)."
+    )
+    feed_step_hours: int = Field(default=3, ge=1, le=24, description="Lead hours fetched: every N.")
+    feed_poll_minutes: float = Field(
+        default=30, gt=0, description="How often the scheduler looks for a new feed cycle."
+    )
+    observation_inbox: Path = Field(
+        default=Path("var/observation-inbox"),
+        description="Folder the scheduler imports observation files from (CSV as `hazewarn "
+        "obs import` reads, or long-format JSON lines): each moves to done/, or failed/ with "
+        "the reason beside it.",
+    )
+    observation_inbox_poll_seconds: float = Field(
+        default=60, gt=0, description="Observation inbox check interval."
+    )
     scheduler_runs_dispatcher: bool = Field(
         default=True,
         description="The scheduler also runs the outbox dispatcher loop (one-machine set-up); "
@@ -115,6 +147,30 @@ class Settings(BaseSettings):
     )
     scheduler_unack_check_minutes: float = Field(
         default=15, gt=0, description="How often unacknowledged warnings are flagged."
+    )
+    scheduler_history_run_hours: str = Field(
+        default="",
+        pattern=r"^$|^([01]?\d|2[0-3])(,([01]?\d|2[0-3]))*$",
+        description="Hours (scheduler zone, comma-separated, e.g. 8,20) at which the "
+        "scheduler makes a history-only forecast run for cities without a weather feed "
+        "(empty: none).",
+    )
+    history_model_path: Path | None = Field(
+        default=None,
+        description="Model trained without forecast weather (--met history) for the "
+        "history-only runs (unset: HAZEWARN_MODEL_PATH, which must then be one).",
+    )
+    scheduler_verify_poll_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="How often the scheduler verifies stored runs whose observations have "
+        "arrived (service clock).",
+    )
+    verify_wait_hours: float = Field(
+        default=48,
+        ge=0,
+        description="A run whose observations are still incomplete this long after its last "
+        "forecast day is verified with what arrived.",
     )
     scheduler_timezone: str = Field(
         default="UTC",

@@ -6,8 +6,21 @@ several uvicorn workers never run a job twice). Jobs:
 - ``grid_inbox`` (every ``HAZEWARN_GRID_INBOX_POLL_SECONDS``): a forecast run for each new
   grid file in ``HAZEWARN_GRID_INBOX`` (the run's hooks then evaluate the warnings); the file
   moves to ``done/``, or to ``failed/`` with a ``.error.txt`` saying why.
+- ``observation_inbox`` (every ``HAZEWARN_OBSERVATION_INBOX_POLL_SECONDS``): imports each
+  observation file in ``HAZEWARN_OBSERVATION_INBOX`` all or nothing, then moves it to
+  ``done/``, or to ``failed/`` with a ``.error.txt`` giving the line and reason.
+- ``grids_fetch`` (every ``HAZEWARN_FEED_POLL_MINUTES``, when ``HAZEWARN_FEED_SOURCE`` is
+  set): drops the newest published cycle of the weather feed into the grid inbox, once
+  per cycle (`app.feeds.service.fetch_latest`).
 - ``verify`` (daily at ``HAZEWARN_SCHEDULER_VERIFY_TIME``, UTC): scores the runs of the last
   90 days against the observations that have arrived since.
+- ``verify_arrived`` (every ``HAZEWARN_SCHEDULER_VERIFY_POLL_MINUTES``, service clock):
+  scores each stored run as soon as its observations have arrived (every forecast day has
+  ≥ 18 observed hours), or ``HAZEWARN_VERIFY_WAIT_HOURS`` after its last day with what
+  arrived, marks it verified and refreshes the pooled 90-day window.
+- ``history_run`` (at ``HAZEWARN_SCHEDULER_HISTORY_RUN_HOURS``, service clock; off when
+  empty): a forecast run without a grid by the history-only model
+  (``HAZEWARN_HISTORY_MODEL_PATH``), for cities without a weather feed; once per issue hour.
 - ``unacknowledged`` (every ``HAZEWARN_SCHEDULER_UNACK_CHECK_MINUTES``): flags warnings the
   city office has not acknowledged in time.
 - ``regional_lagging`` (same interval): flags member cities lagging behind an issued
@@ -198,6 +211,7 @@ def process_grid_inbox(
     does an unreachable database (``OperationalError``: the file stays, outcome
     ``waiting``, and the next check runs it).
     """
+    from app.feeds.service import feed_provenance
     from app.forecast_runs.service import (
         ForecastRunError,
         file_sha256,
@@ -242,7 +256,15 @@ def process_grid_inbox(
             issue = issue_time_for_grid(first, last, now, max_lead)
             chunks = "auto" if _size(path) > lazy_read_bytes else None
             with sessions() as session:
-                run = run_forecast(session, [path], issue, model, chunks=chunks, now=now)
+                run = run_forecast(
+                    session,
+                    [path],
+                    issue,
+                    model,
+                    chunks=chunks,
+                    now=now,
+                    feed=feed_provenance(path.name),
+                )
                 run_id = run.id
             _move(path, inbox / DONE_DIR)
             outcomes.append(InboxOutcome(path.name, "forecast", run_id, issue))
@@ -267,6 +289,61 @@ def process_grid_inbox(
             outcomes.append(InboxOutcome(path.name, "failed", detail=detail))
             log.error("grid inbox: %s failed: %s", path.name, detail)
     return outcomes
+
+
+# --------------------------------------------------------------------------- history-only runs
+
+
+def history_forecast_run(
+    now: datetime, *, model_path: Path, sessions: SessionFactory = session_scope
+) -> int | None:
+    """The ``history_run`` job: a forecast run without a grid, issued at ``now``'s hour,
+    by the history-only model at ``model_path``; the run's hooks evaluate the warnings.
+
+    Returns the run id, or None when there is nothing to do: the model cannot be loaded or
+    reads forecast weather (logged as errors), or a grid-less run of this model was
+    already issued at this hour (a retry or a restart)."""
+    from sqlalchemy import select
+
+    from app.forecast_runs.models import ForecastRun
+    from app.forecast_runs.service import ForecastRunError, load_model_file, run_forecast
+    from app.warnings.evaluation import register_run_hook
+    from forecasting.runs import model_met_mode, utc_hour
+
+    # The run is evaluated for warnings in its own transaction (explicit wiring).
+    register_run_hook()
+    try:
+        model = load_model_file(model_path)
+    except ForecastRunError as exc:
+        log.error("history run: %s", exc)
+        return None
+    if model_met_mode(model.model) != "history":
+        log.error(
+            "history run: %s reads forecast weather; set HAZEWARN_HISTORY_MODEL_PATH to a model "
+            "trained with --met history",
+            model_path,
+        )
+        return None
+    issue = utc_hour(now.replace(minute=0, second=0, microsecond=0)).to_pydatetime()
+    with sessions() as session:
+        earlier = session.scalars(
+            select(ForecastRun).where(
+                ForecastRun.issued_at == issue,
+                ForecastRun.model_sha256 == model.sha256,
+                ForecastRun.drill.is_(False),
+            )
+        ).all()
+        if any(not (run.inputs or {}).get("grids") for run in earlier):
+            log.info("history run: already issued at %s", issue.isoformat())
+            return None
+        try:
+            run = run_forecast(session, [], issue, model, now=now)
+        except ForecastRunError as exc:
+            log.info("history run: %s", exc)
+            return None
+        run_id = int(run.id)
+    log.info("history run %d issued %s", run_id, issue.isoformat())
+    return run_id
 
 
 # --------------------------------------------------------------------------- verify
@@ -297,6 +374,20 @@ def verify_recent_runs(
         summary.pairs_hourly,
     )
     return summary
+
+
+def verify_arrived_runs(
+    now: datetime, *, wait_hours: float = 48.0, sessions: SessionFactory = session_scope
+) -> list[Any]:
+    """The ``verify_arrived`` job: `app.forecast_runs.service.verify_arrived` at ``now``
+    (the service clock), committed. Returns the runs verified."""
+    from app.forecast_runs.service import verify_arrived
+
+    with sessions() as session:
+        done = verify_arrived(session, now, wait_hours=wait_hours)
+    if done:
+        log.info("verify_arrived: %d run(s) verified", len(done))
+    return done
 
 
 # --------------------------------------------------------------------------- acknowledgements
@@ -433,6 +524,41 @@ def _grid_inbox() -> None:
     )
 
 
+def _observation_inbox() -> None:
+    from app.observations.push import process_observation_inbox
+
+    settings = get_settings()
+    process_observation_inbox(
+        utcnow(),
+        inbox=settings.observation_inbox,
+        settle_seconds=settings.grid_settle_seconds,
+    )
+
+
+def fetch_feed(now: datetime, settings: Settings) -> Any:
+    """The ``grids_fetch`` job: the newest cycle of ``HAZEWARN_FEED_SOURCE`` into the grid
+    inbox (`app.feeds.service.fetch_latest`); a cycle not yet published is logged, not
+    raised (the next poll tries again)."""
+    from app.feeds.cli import feed_leads
+    from app.feeds.service import FeedError, fetch_latest, parse_domain
+
+    if settings.feed_source is None:
+        return None
+    try:
+        outcome = fetch_latest(
+            settings.feed_source,
+            inbox=settings.grid_inbox,
+            domain=parse_domain(settings.feed_domain),
+            leads=feed_leads(settings.feed_max_lead_hours, settings.feed_step_hours),
+            now=now,
+            base_url=settings.feed_base_url,
+        )
+    except FeedError as exc:
+        log.info("grids fetch: %s", exc)
+        return None
+    return outcome
+
+
 def _monthly_ranking() -> None:
     from app.warnings.rankings import write_monthly_ranking
 
@@ -443,7 +569,16 @@ def _monthly_ranking() -> None:
 #: The scheduled jobs by id: each reads the service clock and its settings when it runs.
 JOBS: dict[str, Callable[[], Any]] = {
     "grid_inbox": _grid_inbox,
+    "observation_inbox": _observation_inbox,
+    "grids_fetch": lambda: fetch_feed(utcnow(), get_settings()),
     "verify": lambda: verify_recent_runs(utcnow()),
+    "verify_arrived": lambda: verify_arrived_runs(
+        utcnow(), wait_hours=get_settings().verify_wait_hours
+    ),
+    "history_run": lambda: history_forecast_run(
+        utcnow(),
+        model_path=get_settings().history_model_path or get_settings().model_path,
+    ),
     "unacknowledged": lambda: flag_unacknowledged(utcnow()),
     "regional_lagging": lambda: flag_regional_lagging(utcnow()),
     "monthly_ranking": _monthly_ranking,
@@ -525,12 +660,39 @@ def build_scheduler(settings: Settings | None = None, *, background: bool = Fals
         IntervalTrigger(seconds=settings.grid_inbox_poll_seconds, timezone=zone),
         next_run_time=now,  # look at the inbox at once on start
     )
+    if settings.feed_source:
+        add(
+            "grids_fetch",
+            f"fetch the newest {settings.feed_source} cycle into the grid inbox",
+            IntervalTrigger(minutes=settings.feed_poll_minutes, timezone=zone),
+            next_run_time=now,
+        )
+    add(
+        "observation_inbox",
+        "import new observation files",
+        IntervalTrigger(seconds=settings.observation_inbox_poll_seconds, timezone=zone),
+        next_run_time=now,
+    )
     hour, minute = _hour_minute(settings.scheduler_verify_time)
     add(
         "verify",
         "verify forecast runs",
         ServiceClockTrigger(CronTrigger(hour=hour, minute=minute, timezone=zone)),
     )
+    add(
+        "verify_arrived",
+        "verify runs whose observations arrived",
+        IntervalTrigger(minutes=settings.scheduler_verify_poll_minutes, timezone=zone),
+        next_run_time=now,
+    )
+    if settings.scheduler_history_run_hours:
+        add(
+            "history_run",
+            "history-only forecast run (cities without a weather feed)",
+            ServiceClockTrigger(
+                CronTrigger(hour=settings.scheduler_history_run_hours, minute=0, timezone=zone)
+            ),
+        )
     add(
         "unacknowledged",
         "flag unacknowledged warnings",
@@ -566,6 +728,7 @@ def run_scheduler(settings: Settings | None = None, scheduler: Any = None) -> No
     """
     settings = settings or get_settings()
     settings.grid_inbox.mkdir(parents=True, exist_ok=True)
+    settings.observation_inbox.mkdir(parents=True, exist_ok=True)
     scheduler = scheduler or build_scheduler(settings)
     dispatcher: DispatcherThread | None = None
     if settings.scheduler_runs_dispatcher:
@@ -625,6 +788,17 @@ def scheduler_command(
                 f"grid {outcome.name}: {outcome.status} {outcome.run_id or ''} {outcome.detail}"
             )
         console.print(f"grid inbox {settings.grid_inbox}: {len(outcomes)} file(s) processed")
+        from app.observations.push import process_observation_inbox
+
+        settings.observation_inbox.mkdir(parents=True, exist_ok=True)
+        imported = process_observation_inbox(
+            now, inbox=settings.observation_inbox, settle_seconds=settings.grid_settle_seconds
+        )
+        console.print(
+            f"observation inbox {settings.observation_inbox}: {len(imported)} file(s) processed"
+        )
+        verified = verify_arrived_runs(now, wait_hours=settings.verify_wait_hours)
+        console.print(f"runs verified as their observations arrived: {len(verified)}")
         verify_recent_runs(now)
         overdue = flag_unacknowledged(now)
         console.print(f"unacknowledged warnings: {len(overdue)}")

@@ -311,11 +311,16 @@ def score_backtest(
     for k, rows in daily.groupby("lead_day"):
         observed = rows["observed"].to_numpy()
         blocks = daily_blocks[rows.index.to_numpy()]
+        scores = vf.score_daily(
+            rows["p50"].to_numpy(),
+            observed,
+            warnings={t: rows[f"warn_{t:g}"].to_numpy(dtype=float) for t in SCORE_THRESHOLDS},
+            reliability_threshold=None,
+        )
         decisions: dict[str, float] = {"n": len(rows)}
         for t in SCORE_THRESHOLDS:
-            table = vf.contingency_from_events(rows[f"warn_{t:g}"].to_numpy() == 1, observed > t)
-            decisions.update(_categorical(table, t))
-            decisions[f"fbias_{t:g}"] = table.frequency_bias
+            for name in ("csi", "pod", "far", "fbias"):
+                decisions[f"{name}_{t:g}"] = scores[f"warn_{name}_{t:g}"]
         metrics["decisions"][str(k)] = decisions
         metrics["probabilities"][str(k)] = _probability_scores(rows)
         metrics["intervals"]["daily"][str(k)] = _daily_intervals(rows, blocks, boot)
@@ -388,46 +393,38 @@ def _common_cases(cases: pd.DataFrame) -> pd.DataFrame:
 
 
 def _continuous(forecast: np.ndarray, observed: np.ndarray) -> dict[str, float]:
-    return {
-        "rmse": vf.rmse(forecast, observed),
-        "mae": vf.mae(forecast, observed),
-        "n": len(observed),
-    }
-
-
-def _categorical(table: vf.Contingency, threshold: float) -> dict[str, float]:
-    return {
-        f"csi_{threshold:g}": table.csi,
-        f"pod_{threshold:g}": table.pod,
-        f"far_{threshold:g}": table.far,
-    }
+    scores = vf.score_hourly(forecast, observed)
+    return {"rmse": scores["rmse"], "mae": scores["mae"], "n": len(observed)}
 
 
 def _daily_scores(forecast: np.ndarray, observed: np.ndarray) -> dict[str, float]:
-    scores: dict[str, float] = {
-        "rmse": vf.rmse(forecast, observed),
-        "mae": vf.mae(forecast, observed),
-    }
+    scores = vf.score_daily(forecast, observed, reliability_threshold=None)
+    out: dict[str, float] = {"rmse": scores["rmse"], "mae": scores["mae"]}
     for t in SCORE_THRESHOLDS:
-        scores.update(_categorical(vf.contingency(forecast, observed, t), t))
-    scores["n"] = len(observed)
-    return scores
+        for name in ("csi", "pod", "far"):
+            out[f"{name}_{t:g}"] = scores[f"p50_{name}_{t:g}"]
+    out["n"] = len(observed)
+    return out
 
 
 def _probability_scores(rows: pd.DataFrame) -> dict[str, Any]:
     observed = rows["observed"].to_numpy()
+    scores = vf.score_daily(
+        rows["p50"].to_numpy(),
+        observed,
+        probabilities={t: rows[f"p_gt_{t:g}"].to_numpy() for t in EXCEEDANCE_THRESHOLDS},
+        reliability_threshold=150.0,
+    )
     out: dict[str, Any] = {}
     for t in EXCEEDANCE_THRESHOLDS:
-        probability = rows[f"p_gt_{t:g}"].to_numpy()
-        out[f"brier_{t:g}"] = vf.brier_score(probability, (observed > t).astype(float))
+        out[f"brier_{t:g}"] = scores[f"brier_{t:g}"]
         out[f"observed_frequency_{t:g}"] = float(np.mean(observed > t))
     outcome = (observed > 150).astype(float)
     out["brier_climatology_150"] = vf.brier_score(rows["climatology_p_gt_150"].to_numpy(), outcome)
     out["bss_150"] = vf.brier_skill_score(
         rows["p_gt_150"].to_numpy(), outcome, rows["climatology_p_gt_150"].to_numpy()
     )
-    table = vf.reliability_table(rows["p_gt_150"].to_numpy(), outcome, bins=10)
-    out["reliability_150"] = table.to_dict(orient="records")
+    out["reliability_150"] = scores["reliability_150"]
     return out
 
 

@@ -35,6 +35,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from forecasting import verification as vf
+
 MetMode = Literal["history", "perfect"]
 MET_MODES: tuple[MetMode, ...] = ("history", "perfect")
 
@@ -56,8 +58,9 @@ STAGNANT_RH = 60.0
 HOURS_SINCE_CAP = 240.0
 #: PM2.5 below this (µg/m³) counts as clean air for `hours_since_pm25_clean`.
 CLEAN_PM25 = 35.0
-#: A local day's mean counts only with at least this many hourly values (of 24).
-MIN_HOURS_PER_DAY = 18
+#: A local day's mean counts only with at least this many hourly values (of 24); the one
+#: rule of `forecasting.verification`.
+MIN_HOURS_PER_DAY = vf.MIN_HOURS_PER_DAY
 
 ONE_HOUR = pd.Timedelta(hours=1)
 

@@ -1005,22 +1005,28 @@ def holdout_skill(
     from forecasting import verification as vf
 
     out: dict[str, Any] = {"slice": "held-out last training year, model fitted before it"}
+    observed_all = holdout["observed"].to_numpy()
     for k in sorted(holdout["lead_day"].unique()):
         rows = (holdout["lead_day"] == k).to_numpy()
-        observed = holdout["observed"].to_numpy()[rows]
-        p50 = holdout["p50"].to_numpy()[rows]
+        observed = observed_all[rows]
+        scores = vf.score_daily(
+            holdout["p50"].to_numpy()[rows],
+            observed,
+            probabilities={150.0: calibrated[150.0][rows]},
+            warnings={
+                t: (calibrated[t][rows] >= cutoffs[t]).astype(float) for t in WARN_THRESHOLDS
+            },
+            reliability_threshold=None,
+        )
         entry: dict[str, float] = {
             "n": int(rows.sum()),
-            "rmse": vf.rmse(p50, observed),
-            "mae": vf.mae(p50, observed),
+            "rmse": float(scores["rmse"]),
+            "mae": float(scores["mae"]),
             "rmse_persistence": vf.rmse(holdout["persistence"].to_numpy()[rows], observed),
         }
         for threshold in WARN_THRESHOLDS:
-            table = vf.contingency_from_events(
-                calibrated[threshold][rows] >= cutoffs[threshold], observed > threshold
-            )
-            entry[f"warn_csi_{threshold:g}"] = table.csi
-        entry["brier_150"] = vf.brier_score(calibrated[150.0][rows], (observed > 150).astype(float))
+            entry[f"warn_csi_{threshold:g}"] = float(scores[f"warn_csi_{threshold:g}"])
+        entry["brier_150"] = float(scores["brier_150"])
         out[f"D+{int(k)}"] = entry
     return out
 

@@ -305,21 +305,30 @@ def forecast_points(
     reads one file eagerly; ``"auto"`` or a dict reads lazily through dask (large grids:
     only the chunks holding the points are read, a chunk at a time).
 
+    No grid (``grid_paths`` empty): a history-only run, allowed for a model trained
+    without forecast weather (``met_mode`` ``history``); it reads the points' history and
+    station weather only. A model that reads forecast weather raises `GridError` then.
+
     Raises `GridError` when the grid cannot be read or does not cover every point and
     forecast hour; nothing is predicted then.
     """
     issue = utc_hour(issued_at)
     frame = as_points(points)
-    met, summary = sample_met(
-        grid_paths,
-        frame,
-        issue,
-        model_max_lead(model),
-        horizon_h=model_horizon(model),
-        chunks=chunks,
-        progress=progress,
-        needs=model_met_needs(model),
-    )
+    paths = [grid_paths] if isinstance(grid_paths, str | Path) else list(grid_paths)
+    met: xr.Dataset | None
+    if paths:
+        met, summary = sample_met(
+            paths,
+            frame,
+            issue,
+            model_max_lead(model),
+            horizon_h=model_horizon(model),
+            chunks=chunks,
+            progress=progress,
+            needs=model_met_needs(model),
+        )
+    else:
+        met, summary = None, history_only_summary(model)
     past = _history_until(history, issue)
     # Points without any history row are not forecast (as `predict_for_points`).
     chosen = frame[frame["id"].isin(past["point"].unique())].reset_index(drop=True)
@@ -352,6 +361,18 @@ def forecast_points(
     )
 
 
+def history_only_summary(model: Any) -> dict[str, Any]:
+    """The grid summary of a run without a grid; `GridError` unless the model was trained
+    without forecast weather."""
+    mode = model_met_mode(model)
+    if mode != "history":
+        raise GridError(
+            f"model {model_version(model)} reads forecast weather (met_mode {mode}): give a "
+            "grid, or train a history-only model (`hazewarn model train --met history`)"
+        )
+    return {"files": [], "source": "none", "met_mode": mode, "note": "history-only run"}
+
+
 def _empty(columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=list(columns))
 
@@ -381,6 +402,36 @@ def load_model(path: str | Path) -> Any:
 
 def model_version(model: Any) -> str:
     return str(model.version)
+
+
+def model_provenance(model: Any) -> dict[str, Any]:
+    """What a run records of its model: version, met mode, training window and points,
+    the held-out skill it shipped with and its warning cut-offs (JSON-ready)."""
+    return {
+        "version": str(model.version),
+        "met_mode": str(model.met_mode),
+        "training": dict(model.training),
+        "shipped_skill": _plain(model.skill),
+        "warn_cutoffs": {f"{k:g}": float(v) for k, v in model.warn_cutoffs.items()},
+    }
+
+
+def _plain(value: Any) -> Any:
+    """Floats and ints all the way down, NaN as None."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    return value
+
+
+def model_met_mode(model: Any) -> str:
+    """``history`` (trained without forecast weather) or ``perfect``."""
+    return str(model.met_mode)
 
 
 def model_met_needs(model: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -14,17 +14,35 @@ Intervals: the block bootstrap resamples whole blocks (weeks of issue dates, poo
 every station in that week) with replacement, which keeps the serial and cross-station
 correlation of forecast errors inside a block. Each score is written as a function of
 per-block sums, so a thousand resamples are one matrix product.
+
+**One scoring.** `score_daily` and `score_hourly` are the only place where a lead's scores
+are computed: the model artefact's held-out skill (`forecasting.model.holdout_skill`), the
+backtest's metrics.json (`forecasting.backtest.score_backtest`) and the service's verified
+skill (`app.forecast_runs`) all call them. An observed daily mean is `daily_mean_table`:
+the mean of the valid hourly values of one local calendar day, kept only when at least
+`MIN_HOURS_PER_DAY` (18) of its 24 hours are valid. An event at threshold T is a daily
+mean strictly above T; a forecast event is ``p50 > T`` (the median) or ``warn_T == 1``
+(the model's warning decision, P(> T) ≥ its cut-off).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 
 Statistic = Callable[[np.ndarray], np.ndarray]
+
+#: A local day's observed mean counts only with at least this many valid hours of 24.
+MIN_HOURS_PER_DAY = 18
+#: Daily-mean thresholds (µg/m³) of the categorical scores: the HJ 633 PM2.5 breakpoints
+#: of "light", "heavy" and "severe" days' neighbours used by the warning tiers.
+SCORE_THRESHOLDS: tuple[float, ...] = (75.0, 150.0, 250.0)
+#: Threshold of the reliability table reported with the scores.
+RELIABILITY_THRESHOLD = 150.0
 
 
 def _pairs(forecast: np.ndarray, observed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -307,3 +325,140 @@ def brier_sums(probability: np.ndarray, outcome: np.ndarray, reference: np.ndarr
 
 def skill_statistic(totals: np.ndarray) -> np.ndarray:
     return 1.0 - totals[:, 0] / totals[:, 1]
+
+
+# --------------------------------------------------------------------------- one scoring
+
+
+def daily_mean_table(
+    times: pd.Series | pd.DatetimeIndex,
+    values: np.ndarray | pd.Series,
+    timezone: str,
+    min_hours: int = MIN_HOURS_PER_DAY,
+) -> pd.DataFrame:
+    """Observed daily means: per local calendar day of ``timezone`` (columns
+    ``local_date``, ``mean``, ``hours``), the mean of the valid (non-NaN) hourly values
+    whose hour *starts* on that day, kept only with ``hours >= min_hours``.
+
+    ``times``: aware hour starts (one value per hour; duplicates are the caller's
+    business). This is the one definition the backtest and the service share.
+    """
+    index = pd.DatetimeIndex(times)
+    if index.tz is None:
+        raise ValueError("times must be timezone-aware")
+    frame = pd.DataFrame(
+        {
+            "local_date": [t.date() for t in index.tz_convert(timezone)],
+            "value": np.asarray(values, dtype=float),
+        }
+    ).dropna(subset=["value"])
+    grouped = frame.groupby("local_date", sort=True)["value"]
+    table = pd.DataFrame({"mean": grouped.mean(), "hours": grouped.count()}).reset_index()
+    return table[table["hours"] >= min_hours].reset_index(drop=True)
+
+
+def _counts(table: Contingency) -> dict[str, float]:
+    return {
+        "hits": table.hits,
+        "misses": table.misses,
+        "false_alarms": table.false_alarms,
+        "correct_negatives": table.correct_negatives,
+    }
+
+
+def score_hourly(forecast: np.ndarray, observed: np.ndarray) -> dict[str, float]:
+    """Continuous scores of one hourly lead: ``n`` (valid pairs), ``rmse``, ``mae``,
+    ``bias`` (µg/m³)."""
+    f, o = _pairs(forecast, observed)
+    return {"n": len(f), "rmse": rmse(f, o), "mae": mae(f, o), "bias": bias(f, o)}
+
+
+def score_daily(
+    p50: np.ndarray,
+    observed: np.ndarray,
+    *,
+    probabilities: dict[float, np.ndarray] | None = None,
+    warnings: dict[float, np.ndarray] | None = None,
+    thresholds: tuple[float, ...] = SCORE_THRESHOLDS,
+    reliability_threshold: float | None = RELIABILITY_THRESHOLD,
+    reliability_bins: int = 10,
+) -> dict[str, Any]:
+    """Every score of one daily lead, from its cases (one per forecast day with an observed
+    daily mean; cases whose ``observed`` or ``p50`` is NaN are dropped first).
+
+    ``probabilities``: P(daily mean > T) per threshold T; ``warnings``: 0/1 warning
+    decisions per T. Returns a flat dict: ``n``, ``rmse``, ``mae``, ``bias``; per T in
+    ``thresholds`` ``observed_events_T`` and ``p50_{pod,far,csi}_T`` (forecast event
+    p50 > T) and, for the T in ``warnings``, ``warn_{pod,far,csi,fbias}_T`` and
+    ``warn_hits_T`` … counts; per T in ``probabilities`` ``brier_T``; and
+    ``reliability_T`` (a list of bin records, see `reliability_table`) for
+    ``reliability_threshold`` when its probability is given. Undefined ratios are NaN.
+    """
+    f = np.asarray(p50, dtype=float)
+    o = np.asarray(observed, dtype=float)
+    keep = ~(np.isnan(f) | np.isnan(o))
+    f, o = f[keep], o[keep]
+    out: dict[str, Any] = {"n": len(o), "rmse": rmse(f, o), "mae": mae(f, o), "bias": bias(f, o)}
+    for t in thresholds:
+        out[f"observed_events_{t:g}"] = int(np.sum(o > t))
+        table = contingency_from_events(f > t, o > t)
+        out[f"p50_pod_{t:g}"] = table.pod
+        out[f"p50_far_{t:g}"] = table.far
+        out[f"p50_csi_{t:g}"] = table.csi
+    for t, decision in sorted((warnings or {}).items()):
+        d = np.asarray(decision, dtype=float)[keep]
+        valid = ~np.isnan(d)
+        table = contingency_from_events(d[valid] == 1, o[valid] > t)
+        out[f"warn_pod_{t:g}"] = table.pod
+        out[f"warn_far_{t:g}"] = table.far
+        out[f"warn_csi_{t:g}"] = table.csi
+        out[f"warn_fbias_{t:g}"] = table.frequency_bias
+        out.update({f"warn_{k}_{t:g}": v for k, v in _counts(table).items()})
+    for t, probability in sorted((probabilities or {}).items()):
+        p = np.asarray(probability, dtype=float)[keep]
+        out[f"brier_{t:g}"] = brier_score(p, (o > t).astype(float))
+    if (
+        reliability_threshold is not None
+        and probabilities
+        and reliability_threshold in probabilities
+    ):
+        p = np.asarray(probabilities[reliability_threshold], dtype=float)[keep]
+        table_frame = reliability_table(
+            p, (o > reliability_threshold).astype(float), reliability_bins
+        )
+        out[f"reliability_{reliability_threshold:g}"] = table_frame.to_dict(orient="records")
+    return out
+
+
+def score_by_lead(
+    cases: pd.DataFrame,
+    *,
+    kind: str,
+    forecast: str = "p50",
+    thresholds: tuple[float, ...] = SCORE_THRESHOLDS,
+) -> dict[int, dict[str, Any]]:
+    """`score_daily` (``kind="daily"``) or `score_hourly` (``"hourly"``) of every lead in
+    ``cases`` (columns ``lead``, ``observed``, ``forecast`` and, daily, any
+    ``p_gt_T`` / ``warn_T`` columns present), keyed by lead."""
+    out: dict[int, dict[str, Any]] = {}
+    for key, rows in cases.groupby("lead", sort=True):
+        lead = int(cast(int, key))
+        f = rows[forecast].to_numpy(dtype=float)
+        o = rows["observed"].to_numpy(dtype=float)
+        if kind == "hourly":
+            out[lead] = dict(score_hourly(f, o))
+            continue
+        probabilities = {
+            float(c.removeprefix("p_gt_")): rows[c].to_numpy(dtype=float)
+            for c in rows.columns
+            if c.startswith("p_gt_")
+        }
+        warnings = {
+            float(c.removeprefix("warn_")): rows[c].to_numpy(dtype=float)
+            for c in rows.columns
+            if c.startswith("warn_")
+        }
+        out[lead] = score_daily(
+            f, o, probabilities=probabilities, warnings=warnings, thresholds=thresholds
+        )
+    return out

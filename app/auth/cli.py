@@ -15,13 +15,18 @@ keys_cli = typer.Typer(help="API keys: roles and scopes.", no_args_is_help=True)
 
 @keys_cli.command("create")
 def create(
-    role: str = typer.Option(..., help="admin, duty_officer, city_office or coordinator"),
+    role: str = typer.Option(..., help="admin, duty_officer, city_office, coordinator or ingest"),
     name: str = typer.Option(..., help="Who holds the key, e.g. 'Beijing emergency office'"),
     city: list[str] = typer.Option(
         [], "--city", help="City code a city_office key acts for (repeat for several)"
     ),
     region: list[str] = typer.Option(
         [], "--region", help="Region code a coordinator key acts for (repeat for several)"
+    ),
+    station: list[str] = typer.Option(
+        [],
+        "--station",
+        help="Station id an ingest key may push observations for (repeat for several)",
     ),
 ) -> None:
     """Issue a key and print it once; only its hash is stored."""
@@ -30,7 +35,13 @@ def create(
     try:
         with session_scope() as session:
             created = create_key(
-                session, name=name, role=role, now=utcnow(), city_codes=city, region_codes=region
+                session,
+                name=name,
+                role=role,
+                now=utcnow(),
+                city_codes=city,
+                region_codes=region,
+                station_ids=station,
             )
             key_id, prefix = created.row.id, created.row.prefix
     except KeyRequestError as exc:
@@ -57,7 +68,9 @@ def list_(
     for column in ("id", "prefix", "name", "role", "scope", "created (UTC)", "revoked (UTC)"):
         table.add_column(column, justify="right" if column == "id" else "left")
     for row in rows:
-        scope = ", ".join(row.city_codes or row.region_codes or []) or "all cities"
+        scope = (
+            ", ".join(row.city_codes or row.region_codes or row.station_ids or []) or "all cities"
+        )
         table.add_row(
             str(row.id),
             escape(row.prefix),

@@ -17,7 +17,7 @@ class ApiKey(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(128), comment="who holds the key")
     role: Mapped[str] = mapped_column(
-        String(32), comment="admin, duty_officer, city_office or coordinator"
+        String(32), comment="admin, duty_officer, city_office, coordinator or ingest"
     )
     prefix: Mapped[str] = mapped_column(
         String(16), index=True, comment="first characters of the key, shown to find it"
@@ -30,6 +30,12 @@ class ApiKey(Base):
     )
     region_codes: Mapped[list[str]] = mapped_column(
         JSON, default=list, comment="coordinator scope (registry region codes)"
+    )
+    station_ids: Mapped[list[str]] = mapped_column(
+        JSON,
+        default=list,
+        server_default="[]",
+        comment="ingest scope (station ids it may push observations for)",
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -13,6 +13,9 @@ class PrincipalRead(BaseModel):
     role: str
     city_codes: list[str] = Field(description="city_office scope")
     region_codes: list[str] = Field(description="coordinator scope")
+    station_ids: list[str] = Field(
+        default_factory=list, description="ingest scope: stations it may push observations for"
+    )
     scope_cities: list[str] | None = Field(
         description="every city the key may act for; null means all cities"
     )

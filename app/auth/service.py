@@ -7,7 +7,8 @@ listings without revealing it.
 
 Scopes: ``admin`` and ``duty_officer`` act for every city; ``city_office`` for the cities on
 its key; ``coordinator`` for every member city of the regions on its key (membership from
-the city registry). Anonymous callers get public reads only.
+the city registry); ``ingest`` (a monitoring network) acts for no city and may only push
+observations for the stations on its key. Anonymous callers get public reads only.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Role(StrEnum):
     DUTY_OFFICER = "duty_officer"
     CITY_OFFICE = "city_office"
     COORDINATOR = "coordinator"
+    INGEST = "ingest"
 
 
 STAFF_ROLES = frozenset({Role.ADMIN, Role.DUTY_OFFICER})
@@ -53,6 +55,7 @@ class Principal:
     role: Role
     city_codes: frozenset[str] = frozenset()
     region_codes: frozenset[str] = frozenset()
+    station_ids: frozenset[str] = frozenset()
 
     @property
     def is_staff(self) -> bool:
@@ -65,6 +68,8 @@ class Principal:
             return None
         if self.role == Role.CITY_OFFICE:
             return self.city_codes
+        if self.role == Role.INGEST:
+            return frozenset()
         return region_member_cities(self.region_codes)
 
     def may_act_for_city(self, city_code: str) -> bool:
@@ -77,6 +82,8 @@ class Principal:
             return "all cities"
         if self.role == Role.CITY_OFFICE:
             return "cities " + ", ".join(sorted(self.city_codes))
+        if self.role == Role.INGEST:
+            return "stations " + ", ".join(sorted(self.station_ids))
         return "regions " + ", ".join(sorted(self.region_codes))
 
 
@@ -103,11 +110,35 @@ class CreatedKey:
     key: str
 
 
+def _validate_stations(
+    session: Session, role: Role, station_ids: Sequence[str], scoped: bool
+) -> list[str]:
+    """The ingest scope: at least one stored station, and only on ingest keys."""
+    from app.stations.models import Station
+
+    stations = sorted(set(station_ids))
+    if role != Role.INGEST:
+        if stations:
+            raise KeyRequestError(f"--station: a {role.value} key is not scoped by station")
+        return []
+    if scoped:
+        raise KeyRequestError("--city/--region: an ingest key is scoped by --station only")
+    if not stations:
+        raise KeyRequestError("--station: an ingest key needs at least one station id")
+    known = set(session.scalars(select(Station.id).where(Station.id.in_(stations))))
+    unknown = [s for s in stations if s not in known]
+    if unknown:
+        raise KeyRequestError(f"--station: unknown station id(s) {', '.join(unknown)}")
+    return stations
+
+
 def _validate_scope(
     role: Role, city_codes: Sequence[str], region_codes: Sequence[str]
 ) -> tuple[list[str], list[str]]:
     cities = sorted(set(city_codes))
     regions = sorted(set(region_codes))
+    if role == Role.INGEST:
+        return cities, regions  # refused by _validate_stations when given
     if role in STAFF_ROLES and (cities or regions):
         raise KeyRequestError(f"--role {role.value} acts for every city; drop --city/--region")
     if role == Role.CITY_OFFICE:
@@ -139,6 +170,7 @@ def create_key(
     now: datetime,
     city_codes: Sequence[str] = (),
     region_codes: Sequence[str] = (),
+    station_ids: Sequence[str] = (),
 ) -> CreatedKey:
     """Issue a key. The returned ``key`` is shown once; only its hash is written."""
     try:
@@ -151,6 +183,7 @@ def create_key(
     if not name or len(name) > 128:
         raise KeyRequestError("--name: give 1-128 characters naming who holds the key")
     cities, regions = _validate_scope(role, city_codes, region_codes)
+    stations = _validate_stations(session, role, station_ids, bool(cities or regions))
     key = new_key()
     row = ApiKey(
         name=name,
@@ -159,6 +192,7 @@ def create_key(
         key_hash=hash_key(key),
         city_codes=cities,
         region_codes=regions,
+        station_ids=stations,
         created_at=now,
     )
     session.add(row)
@@ -190,6 +224,7 @@ def principal_of(row: ApiKey) -> Principal:
         role=Role(row.role),
         city_codes=frozenset(row.city_codes or ()),
         region_codes=frozenset(row.region_codes or ()),
+        station_ids=frozenset(row.station_ids or ()),
     )
 
 

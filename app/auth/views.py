@@ -20,5 +20,6 @@ def me(user: AuthenticatedUser) -> PrincipalRead:
         role=user.role.value,
         city_codes=sorted(user.city_codes),
         region_codes=sorted(user.region_codes),
+        station_ids=sorted(user.station_ids),
         scope_cities=None if scope is None else sorted(scope),
     )

@@ -40,7 +40,10 @@ def parse_issue_time(text: str) -> datetime:
 @forecast_cli.command("run")
 def run(
     grid: list[Path] = typer.Option(
-        ..., "--grid", help="met grid file(s): NetCDF, GRIB or Zarr (repeat for several)"
+        [],
+        "--grid",
+        help="met grid file(s): NetCDF, GRIB or Zarr (repeat for several); none for a "
+        "history-only model",
     ),
     at: str = typer.Option(..., "--at", help="issue time, ISO 8601 (no offset = UTC)"),
     model: Path | None = typer.Option(
@@ -53,8 +56,11 @@ def run(
 ) -> None:
     """Forecast every city with stations from GRID and store the run in one transaction.
 
-    A grid that cannot be read or does not cover every city and forecast hour stores
-    nothing (exit status 2); the previous run stays the latest.
+    Without --grid, a history-only run: the model must have been trained without forecast
+    weather (`hazewarn model train --met history`); every city with recent observations
+    is forecast from its history and station weather alone. A grid that cannot be read
+    or does not cover every city and forecast hour stores nothing (exit status 2); the
+    previous run stays the latest.
     """
     from app.forecast_runs.service import (
         ForecastRunError,
@@ -110,7 +116,8 @@ def run(
                 else ""
             )
     except GridError as exc:
-        fail(f"bad grid: {_one_line(exc)} (nothing stored)")
+        prefix = "bad grid: " if grid else ""
+        fail(f"{prefix}{_one_line(exc)} (nothing stored)")
     except (ForecastRunError, ValueError) as exc:
         fail(f"{_one_line(exc)} (nothing stored)")
     kind = "drill run" if drill else "run"

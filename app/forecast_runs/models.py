@@ -67,6 +67,11 @@ class ForecastRun(Base):
         default=dict,
         comment="per city code: stations, history hours, hourly rows, daily rows",
     )
+    verified_at: Mapped[datetime | None] = mapped_column(
+        UtcDateTime,
+        nullable=True,
+        comment="when the scheduler verified the run (its observations had arrived)",
+    )
 
     @property
     def degraded_variables(self) -> list[str]:

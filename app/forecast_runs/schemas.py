@@ -109,6 +109,25 @@ class CityForecast(BaseModel):
     daily: list[DailyRead]
 
 
+class TierScore(BaseModel):
+    """Categorical scores at one daily-mean threshold: an event is a daily mean strictly
+    above ``threshold`` (days with ≥ 18 valid hours)."""
+
+    threshold: float = Field(description="µg/m³", examples=[150.0])
+    observed_events: int | None = Field(description="observed days above the threshold")
+    pod: float | None = Field(description="probability of detection h/(h+m)")
+    far: float | None = Field(description="false-alarm ratio f/(h+f)")
+    csi: float | None = Field(description="critical success index h/(h+m+f)")
+
+
+class ReliabilityBin(BaseModel):
+    bin_lower: float
+    bin_upper: float
+    n: int
+    mean_probability: float | None
+    observed_frequency: float | None
+
+
 class DailySkill(BaseModel):
     """Skill of the daily mean at lead ``lead`` days; null where undefined."""
 
@@ -120,6 +139,21 @@ class DailySkill(BaseModel):
     csi_150: float | None = Field(description="critical success index of p50 > 150")
     brier_150: float | None = Field(description="Brier score of P(> 150)")
     n: int = Field(description="forecast-observation pairs")
+    p50: list[TierScore] = Field(
+        default_factory=list, description="forecast event: p50 > threshold (75, 150, 250)"
+    )
+    warnings: list[TierScore] = Field(
+        default_factory=list,
+        description="forecast event: the model's warning decision (P(> T) ≥ its cut-off); "
+        "empty for runs that did not record cut-offs",
+    )
+    brier: dict[str, float | None] = Field(
+        default_factory=dict, description="Brier score of P(> T), by threshold T"
+    )
+    reliability_150: list[ReliabilityBin] = Field(
+        default_factory=list,
+        description="reliability table of P(> 150) in ten bins (computed windows only)",
+    )
 
 
 class HourlySkill(BaseModel):
@@ -135,8 +169,9 @@ class CitySkill(BaseModel):
 
     city: CityRef
     window: str | None = Field(
-        description="runs pooled: '<n>d' (issued in the n days before verification) or "
-        "'run:<id>'; null when nothing has been verified yet",
+        description="runs pooled: '<n>d' (issued in the n days before verification), "
+        "'run:<id>', or 'from..to' (computed on request); null when nothing has been "
+        "verified yet",
         examples=["90d"],
     )
     window_start: dt.datetime | None = Field(description="first issue time pooled, UTC")
@@ -145,6 +180,42 @@ class CitySkill(BaseModel):
     window_end_local: dt.datetime | None
     run_count: int
     computed_at: dt.datetime | None
-    windows: list[str] = Field(description="every window scored for this city")
+    windows: list[str] = Field(description="every stored window scored for this city")
     daily: list[DailySkill]
     hourly: list[HourlySkill]
+
+
+class ModelRecord(BaseModel):
+    """The model a run used, as recorded with the run."""
+
+    version: str
+    met_mode: str | None = Field(description="history (no forecast weather) or perfect")
+    training: dict[str, Any] = Field(
+        description="training window and points: first_issue, last_issue, train_end, "
+        "holdout_first_day, points, timezone, examples"
+    )
+    shipped_skill: dict[str, Any] = Field(
+        description="held-out skill stored in the artefact when it was trained, per lead "
+        "day (rmse, mae, rmse_persistence, warn_csi_T, brier_150)"
+    )
+
+
+class RecentSkill(BaseModel):
+    """Verified skill of this city's forecasts issued in the days before this run."""
+
+    days: int
+    run_count: int
+    daily: list[DailySkill]
+
+
+class CityForecastWithRecord(CityForecast):
+    """A city's forecast with its track record: model, inputs, shipped and recent skill."""
+
+    model: ModelRecord | None = Field(
+        description="null for runs stored before models were recorded, or scenario runs"
+    )
+    inputs: dict[str, Any] = Field(
+        description="input provenance: grid files (path, bytes, sha256), their source and "
+        "cycle where fetched, grid time range, observation window"
+    )
+    recent_skill: RecentSkill

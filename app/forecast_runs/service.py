@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -49,7 +49,7 @@ from forecasting import verification
 from forecasting.aqi import daily_aqi, version_for
 from forecasting.observations import POLLUTANTS, WEATHER
 from forecasting.qc import mask_flagged
-from forecasting.runs import ProgressCallback, forecast_points, utc_hour
+from forecasting.runs import ProgressCallback, forecast_points, model_provenance, utc_hour
 
 log = logging.getLogger("hazewarn.forecast_runs")
 
@@ -243,17 +243,19 @@ def run_forecast(
     progress: ProgressCallback | None = None,
     run_hooks: bool = True,
     now: datetime | None = None,
+    feed: Mapping[str, Any] | None = None,
 ) -> ForecastRun:
     """Forecast every city with stations and store the run (see the module docstring).
 
     ``issued_at``: aware, on the hour, not later than the service clock (``now``, default
     `app.timestamps.utcnow`) plus the `forecast_issue_tolerance_minutes` setting: a
     forecast cannot be issued in the future. ``grid_paths``: the met grid file(s) (globs
-    are expanded by `forecasting.grids.open_grid`). ``drill``: an exercise run, stored but
-    never the latest. A run issued before the latest one is stored but does not become the
-    latest (`latest_run` orders by issue time). Flushes, does not commit. Raises
-    `GridError` (bad grid), `ForecastRunError` (nothing to forecast) or `ValueError`
-    (issue time).
+    are expanded by `forecasting.grids.open_grid`; none for a history-only model).
+    ``feed``: where the grid came from (source, cycle), recorded in ``inputs.feed``.
+    ``drill``: an exercise run, stored but never the latest. A run issued before the
+    latest one is stored but does not become the latest (`latest_run` orders by issue
+    time). Flushes, does not commit. Raises `GridError` (bad grid), `ForecastRunError`
+    (nothing to forecast) or `ValueError` (issue time).
     """
     started = time.perf_counter()
     issue = utc_hour(issued_at)
@@ -317,6 +319,8 @@ def run_forecast(
                 "hours": HISTORY_HOURS,
                 "rows": len(history),
             },
+            "model": model_provenance(model.model),
+            **({"feed": dict(feed)} if feed else {}),
             "duration_seconds": round(time.perf_counter() - started, 3),
         },
         status=STATUS_COMPLETE,
@@ -564,8 +568,20 @@ def local_midnight_utc(day: date, timezone: str) -> datetime:
 VERIFY_DAYS_DEFAULT = 90
 #: Hourly leads scored (as in the backtest's metrics.json).
 SKILL_HOURLY_LEADS: tuple[int, ...] = (1, 6, 12, 24, 48, 72)
-DAILY_METRICS: tuple[str, ...] = ("rmse", "mae", "bias", "csi_75", "csi_150", "brier_150")
-HOURLY_METRICS: tuple[str, ...] = ("rmse", "mae", "bias")
+#: Thresholds (µg/m³) of the daily categorical scores, the probabilities scored and the
+#: warning decisions scored (see `forecasting.verification.score_daily`).
+SKILL_THRESHOLDS: tuple[float, ...] = verification.SCORE_THRESHOLDS
+DAILY_PAIR_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "city_code",
+    "local_date",
+    "lead",
+    "forecast",
+    *(f"p_gt_{t:g}" for t in SKILL_THRESHOLDS),
+    *(f"warn_{t:g}" for t in SKILL_THRESHOLDS),
+    "observed",
+)
+HOURLY_PAIR_COLUMNS: tuple[str, ...] = ("run_id", "city_code", "lead", "forecast", "observed")
 
 
 @dataclass(frozen=True)
@@ -586,44 +602,65 @@ def _observed_city_hours(
     return history[["point", "time", "pm25"]].dropna(subset=["pm25"])
 
 
+def run_warn_cutoffs(run: ForecastRun) -> dict[float, float]:
+    """The warning cut-offs of the run's model (recorded with the run); empty for runs
+    stored before they were recorded, or scenario runs."""
+    model = (run.inputs or {}).get("model") or {}
+    return {float(k): float(v) for k, v in (model.get("warn_cutoffs") or {}).items()}
+
+
 def verification_pairs(
-    session: Session, runs: Sequence[ForecastRun]
+    session: Session, runs: Sequence[ForecastRun], city_codes: Sequence[str] | None = None
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Forecast-observation pairs of the runs, from the observations stored now.
 
-    Hourly: city_code, lead, forecast (p50), observed (city-mean PM2.5 of that hour).
-    Daily: city_code, lead, p50, p_gt_150, observed (city-mean daily mean over the local
-    day, with at least 18 of its hours), as in the backtest.
+    Hourly (`HOURLY_PAIR_COLUMNS`): lead (h), forecast (p50), observed (city-mean PM2.5
+    of that hour). Daily (`DAILY_PAIR_COLUMNS`): lead (days), forecast (p50), the
+    probabilities ``p_gt_T``, the model's warning decisions ``warn_T`` (P(> T) ≥ the
+    model's cut-off; NaN when the run did not record cut-offs) and observed: the city-mean
+    daily mean of the local day by `forecasting.verification.daily_mean_table` (≥ 18
+    valid hours), exactly as the backtest counts it. ``city_codes``: only these cities.
     """
-    from forecasting.features import MIN_HOURS_PER_DAY
-
     cities = {c.code: c for c in forecast_cities(session)}
     hourly_pairs: list[pd.DataFrame] = []
     daily_pairs: list[pd.DataFrame] = []
     for run in runs:
+        hourly_query = select(
+            ForecastHourly.city_code,
+            ForecastHourly.valid_time,
+            ForecastHourly.lead_h,
+            ForecastHourly.p50,
+        ).where(ForecastHourly.run_id == run.id)
+        daily_query = select(
+            ForecastDaily.city_code,
+            ForecastDaily.local_date,
+            ForecastDaily.lead_day,
+            ForecastDaily.p50,
+            *(getattr(ForecastDaily, f"p_gt_{t:g}") for t in SKILL_THRESHOLDS),
+        ).where(ForecastDaily.run_id == run.id)
+        if city_codes is not None:
+            hourly_query = hourly_query.where(ForecastHourly.city_code.in_(list(city_codes)))
+            daily_query = daily_query.where(ForecastDaily.city_code.in_(list(city_codes)))
         hourly = pd.DataFrame(
-            session.execute(
-                select(
-                    ForecastHourly.city_code,
-                    ForecastHourly.valid_time,
-                    ForecastHourly.lead_h,
-                    ForecastHourly.p50,
-                ).where(ForecastHourly.run_id == run.id)
-            ).all(),
+            session.execute(hourly_query).all(),
             columns=["city_code", "valid_time", "lead", "forecast"],
         )
         daily = pd.DataFrame(
-            session.execute(
-                select(
-                    ForecastDaily.city_code,
-                    ForecastDaily.local_date,
-                    ForecastDaily.lead_day,
-                    ForecastDaily.p50,
-                    ForecastDaily.p_gt_150,
-                ).where(ForecastDaily.run_id == run.id)
-            ).all(),
-            columns=["city_code", "local_date", "lead", "forecast", "p_gt_150"],
+            session.execute(daily_query).all(),
+            columns=[
+                "city_code",
+                "local_date",
+                "lead",
+                "forecast",
+                *(f"p_gt_{t:g}" for t in SKILL_THRESHOLDS),
+            ],
         )
+        cutoffs = run_warn_cutoffs(run)
+        for t in SKILL_THRESHOLDS:
+            probability = daily[f"p_gt_{t:g}"].to_numpy(dtype=float)
+            daily[f"warn_{t:g}"] = (
+                (probability >= cutoffs[t]).astype(float) if t in cutoffs else np.nan
+            )
         involved = [
             cities[c] for c in set(hourly["city_code"]) | set(daily["city_code"]) if c in cities
         ]
@@ -638,37 +675,30 @@ def verification_pairs(
         hourly["valid_time"] = pd.to_datetime(hourly["valid_time"], utc=True)
         matched = hourly.merge(obs_hourly, on=["city_code", "valid_time"], how="inner")
         hourly_pairs.append(
-            matched.rename(columns={"pm25": "observed"})[
-                ["city_code", "lead", "forecast", "observed"]
+            matched.rename(columns={"pm25": "observed"}).assign(run_id=run.id)[
+                list(HOURLY_PAIR_COLUMNS)
             ]
         )
-        # Daily means over each city's local calendar day.
-        tz = {c.code: c.timezone for c in involved}
-        local_dates = [
-            t.tz_convert(tz[code]).date()
-            for code, t in zip(observed["point"], observed["time"], strict=True)
+        means = [
+            verification.daily_mean_table(rows["time"], rows["pm25"], cities[str(code)].timezone)
+            .rename(columns={"mean": "observed"})
+            .assign(city_code=str(code))
+            for code, rows in observed.groupby("point")
         ]
-        per_day = (
-            observed.assign(local_date=local_dates)
-            .groupby(["point", "local_date"])["pm25"]
-            .agg(["mean", "count"])
-            .reset_index()
-        )
-        per_day = per_day[per_day["count"] >= MIN_HOURS_PER_DAY]
-        per_day = per_day.rename(columns={"point": "city_code", "mean": "observed"})
+        per_day = pd.concat(means, ignore_index=True)
         daily_matched = daily.merge(
             per_day[["city_code", "local_date", "observed"]], on=["city_code", "local_date"]
         )
-        daily_pairs.append(daily_matched[["city_code", "lead", "forecast", "p_gt_150", "observed"]])
+        daily_pairs.append(daily_matched.assign(run_id=run.id)[list(DAILY_PAIR_COLUMNS)])
     hourly_all = (
         pd.concat(hourly_pairs, ignore_index=True)
         if hourly_pairs
-        else pd.DataFrame(columns=["city_code", "lead", "forecast", "observed"])
+        else pd.DataFrame(columns=list(HOURLY_PAIR_COLUMNS))
     )
     daily_all = (
         pd.concat(daily_pairs, ignore_index=True)
         if daily_pairs
-        else pd.DataFrame(columns=["city_code", "lead", "forecast", "p_gt_150", "observed"])
+        else pd.DataFrame(columns=list(DAILY_PAIR_COLUMNS))
     )
     return hourly_all, daily_all
 
@@ -695,16 +725,7 @@ def verify_runs(
         runs = [run]
         window = f"run:{run_id}"
     else:
-        runs = list(
-            session.scalars(
-                select(ForecastRun)
-                .where(ForecastRun.drill.is_(False))
-                .where(ForecastRun.status == STATUS_COMPLETE)
-                .where(ForecastRun.issued_at >= moment - timedelta(days=days))
-                .where(ForecastRun.issued_at <= moment)
-                .order_by(ForecastRun.issued_at)
-            )
-        )
+        runs = runs_issued_between(session, moment - timedelta(days=days), moment)
         if not runs:
             raise ForecastRunError(f"no forecast run issued in the last {days} days to verify")
         window = f"{days}d"
@@ -737,64 +758,187 @@ def verify_runs(
     )
 
 
+def runs_issued_between(session: Session, start: datetime, end: datetime) -> list[ForecastRun]:
+    """Complete, non-drill runs issued in ``start <= issued_at <= end``, oldest first."""
+    return list(
+        session.scalars(
+            select(ForecastRun)
+            .where(ForecastRun.drill.is_(False))
+            .where(ForecastRun.status == STATUS_COMPLETE)
+            .where(ForecastRun.issued_at >= start)
+            .where(ForecastRun.issued_at <= end)
+            .order_by(ForecastRun.issued_at, ForecastRun.id)
+        )
+    )
+
+
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
+
+
+def lead_scores(
+    hourly: pd.DataFrame, daily: pd.DataFrame, hourly_leads: Sequence[int] = SKILL_HOURLY_LEADS
+) -> tuple[dict[int, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """(daily, hourly) scores per lead of one city's pairs, by the one scoring
+    (`forecasting.verification.score_by_lead`); hourly only at ``hourly_leads``."""
+    daily_scores = verification.score_by_lead(daily, kind="daily", forecast="forecast")
+    wanted = hourly[hourly["lead"].isin(list(hourly_leads))]
+    hourly_scores = verification.score_by_lead(wanted, kind="hourly", forecast="forecast")
+    return daily_scores, hourly_scores
 
 
 def score_rows(
     hourly: pd.DataFrame, daily: pd.DataFrame, hourly_leads: Sequence[int]
 ) -> list[dict[str, Any]]:
     """Scores per city and lead from verification pairs (`verification_pairs`), as rows
-    of `verification_scores` (city_code, kind, lead, metric, value, n); undefined values
-    (e.g. CSI with no event either way) are None."""
+    of `verification_scores` (city_code, kind, lead, metric, value, n); every scalar of
+    `forecasting.verification.score_daily` / `score_hourly`; undefined values (e.g. CSI
+    with no event either way) are None. Reliability tables are not stored (they are
+    computed with `skill_between`)."""
     rows: list[dict[str, Any]] = []
-    for key, group in daily.groupby(["city_code", "lead"], sort=True):
-        city_code, lead = cast(tuple[str, int], key)
-        f = group["forecast"].to_numpy(dtype=float)
-        o = group["observed"].to_numpy(dtype=float)
-        values = {
-            "rmse": verification.rmse(f, o),
-            "mae": verification.mae(f, o),
-            "bias": verification.bias(f, o),
-            "csi_75": verification.contingency(f, o, 75.0).csi,
-            "csi_150": verification.contingency(f, o, 150.0).csi,
-            "brier_150": verification.brier_score(
-                group["p_gt_150"].to_numpy(dtype=float), (o > 150.0).astype(float)
-            ),
-        }
-        rows.extend(
-            {
-                "city_code": str(city_code),
-                "kind": "daily",
-                "lead": int(lead),
-                "metric": metric,
-                "value": _finite(value),
-                "n": len(group),
-            }
-            for metric, value in values.items()
+    codes = sorted(set(daily["city_code"]) | set(hourly["city_code"]))
+    for city_code in codes:
+        by_kind = lead_scores(
+            hourly[hourly["city_code"] == city_code],
+            daily[daily["city_code"] == city_code],
+            hourly_leads,
         )
-    wanted = hourly[hourly["lead"].isin(list(hourly_leads))]
-    for key, group in wanted.groupby(["city_code", "lead"], sort=True):
-        city_code, lead = cast(tuple[str, int], key)
-        f = group["forecast"].to_numpy(dtype=float)
-        o = group["observed"].to_numpy(dtype=float)
-        values = {
-            "rmse": verification.rmse(f, o),
-            "mae": verification.mae(f, o),
-            "bias": verification.bias(f, o),
-        }
-        rows.extend(
-            {
-                "city_code": str(city_code),
-                "kind": "hourly",
-                "lead": int(lead),
-                "metric": metric,
-                "value": _finite(value),
-                "n": len(group),
-            }
-            for metric, value in values.items()
-        )
+        for kind, table in zip(("daily", "hourly"), by_kind, strict=True):
+            for lead, scores in table.items():
+                rows.extend(
+                    {
+                        "city_code": str(city_code),
+                        "kind": kind,
+                        "lead": int(lead),
+                        "metric": metric,
+                        "value": _finite(float(value)),
+                        "n": int(scores["n"]),
+                    }
+                    for metric, value in scores.items()
+                    if metric != "n" and isinstance(value, int | float)
+                )
     return rows
+
+
+@dataclass(frozen=True)
+class SkillReport:
+    """A city's skill over the runs issued in a window, computed now from the pairs."""
+
+    start: datetime
+    end: datetime
+    run_ids: tuple[int, ...]
+    first_issue: datetime | None
+    last_issue: datetime | None
+    daily: dict[int, dict[str, Any]]
+    hourly: dict[int, dict[str, Any]]
+
+
+def skill_between(session: Session, city_code: str, start: datetime, end: datetime) -> SkillReport:
+    """Scores of the city's forecasts from every complete non-drill run issued in
+    ``start <= issued_at <= end`` against the observations stored now (daily: all scores
+    of `forecasting.verification.score_daily` with the reliability table of P(> 150);
+    hourly at `SKILL_HOURLY_LEADS`)."""
+    runs = runs_issued_between(session, start, end)
+    hourly, daily = verification_pairs(session, runs, city_codes=[city_code])
+    daily_scores, hourly_scores = lead_scores(hourly, daily)
+    return SkillReport(
+        start=start,
+        end=end,
+        run_ids=tuple(r.id for r in runs),
+        first_issue=runs[0].issued_at if runs else None,
+        last_issue=runs[-1].issued_at if runs else None,
+        daily=daily_scores,
+        hourly=hourly_scores,
+    )
+
+
+#: Runs issued longer ago than this are no longer waited for by `verify_arrived`.
+VERIFY_LOOKBACK_DAYS = 30
+
+
+def run_horizon_end(session: Session, run: ForecastRun) -> datetime:
+    """When the run's last forecast day ends (UTC): local midnight after its latest daily
+    row, or the last hourly lead when it has no daily rows."""
+    last_hour = run.issued_at + timedelta(hours=run.max_lead_h + 1)
+    rows = session.execute(
+        select(ForecastDaily.city_code, func.max(ForecastDaily.local_date))
+        .where(ForecastDaily.run_id == run.id)
+        .group_by(ForecastDaily.city_code)
+    ).all()
+    if not rows:
+        return last_hour
+    zones = dict(session.execute(select(City.code, City.timezone)).all())
+    return max(
+        local_midnight_utc(day + timedelta(days=1), zones.get(code, "UTC")) for code, day in rows
+    )
+
+
+@dataclass(frozen=True)
+class VerifiedRun:
+    run_id: int
+    complete: bool
+    pairs_daily: int
+    daily_rows: int
+
+
+def verify_arrived(
+    session: Session,
+    now: datetime,
+    *,
+    wait_hours: float = 48.0,
+    lookback_days: int = VERIFY_LOOKBACK_DAYS,
+    pooled_days: int = VERIFY_DAYS_DEFAULT,
+) -> list[VerifiedRun]:
+    """Verify every stored run whose observations have arrived, on the clock ``now``.
+
+    A complete, non-drill, not yet verified run issued in the ``lookback_days`` before
+    ``now`` whose last forecast day has ended is scored (window ``run:<id>``); it counts
+    as verified (``verified_at = now``) when every daily forecast row has its observed
+    daily mean (≥ 18 valid hours), or, failing that, ``wait_hours`` after its last day
+    (scored with what arrived). A run still waiting keeps its partial scores and is
+    looked at again next time. When any run was verified, the pooled ``<pooled_days>d``
+    window is scored again so the default skill view follows. Flushes, never commits.
+    """
+    candidates = list(
+        session.scalars(
+            select(ForecastRun)
+            .where(ForecastRun.drill.is_(False))
+            .where(ForecastRun.status == STATUS_COMPLETE)
+            .where(ForecastRun.verified_at.is_(None))
+            .where(ForecastRun.issued_at >= now - timedelta(days=lookback_days))
+            .where(ForecastRun.issued_at <= now)
+            .order_by(ForecastRun.issued_at, ForecastRun.id)
+        )
+    )
+    done: list[VerifiedRun] = []
+    for run in candidates:
+        end = run_horizon_end(session, run)
+        if now < end:
+            continue
+        daily_rows = (
+            session.scalar(
+                select(func.count())
+                .select_from(ForecastDaily)
+                .where(ForecastDaily.run_id == run.id)
+            )
+            or 0
+        )
+        summary = verify_runs(session, run_id=run.id, now=now)
+        complete = summary.pairs_daily >= daily_rows
+        if complete or now >= end + timedelta(hours=wait_hours):
+            run.verified_at = now
+            done.append(VerifiedRun(run.id, complete, summary.pairs_daily, daily_rows))
+            log.info(
+                "verified forecast run %d: %d of %d forecast days observed",
+                run.id,
+                summary.pairs_daily,
+                daily_rows,
+                extra={"run_id": run.id},
+            )
+    if done:
+        verify_runs(session, days=pooled_days, now=now)
+    session.flush()
+    return done
 
 
 def city_scores(

@@ -6,8 +6,8 @@ Every instant is returned in UTC and in the city's local time with its offset.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
@@ -19,7 +19,7 @@ from app.errors import ProblemError
 from app.forecast_runs.models import ForecastDaily, ForecastHourly, ForecastRun
 from app.forecast_runs.schemas import (
     CityDays,
-    CityForecast,
+    CityForecastWithRecord,
     CityRef,
     CitySkill,
     DailyRead,
@@ -27,9 +27,13 @@ from app.forecast_runs.schemas import (
     HourlyRead,
     HourlySkill,
     LatestForecasts,
+    ModelRecord,
+    RecentSkill,
+    ReliabilityBin,
     RunDetail,
     RunList,
     RunSummary,
+    TierScore,
 )
 from app.forecast_runs.service import (
     city_scores,
@@ -39,7 +43,9 @@ from app.forecast_runs.service import (
     local_midnight_utc,
     run_daily,
     run_hourly,
+    skill_between,
 )
+from app.timestamps import utcnow
 
 router = APIRouter(tags=["forecasts"])
 
@@ -48,6 +54,9 @@ CityCode = Annotated[
 ]
 #: Lead days shown by /v1/forecasts/latest.
 LATEST_LEAD_DAYS = (1, 2, 3)
+#: Days before a run's issue whose verified runs make the forecast's "recent skill".
+RECENT_SKILL_DAYS = 30
+SKILL_THRESHOLDS = (75.0, 150.0, 250.0)
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> datetime:
@@ -144,13 +153,16 @@ def forecast_run(
     return RunDetail.model_validate(run, from_attributes=True)
 
 
-@router.get("/v1/cities/{code}/forecast", response_model=CityForecast)
+@router.get("/v1/cities/{code}/forecast", response_model=CityForecastWithRecord)
 def city_forecast(
     db: DbSession,
     code: CityCode,
     run: Annotated[int | None, Query(ge=1, description="run id; default the latest run")] = None,
-) -> CityForecast:
-    """One city's hourly PM2.5 quantiles and daily probabilities from one run."""
+) -> CityForecastWithRecord:
+    """One city's hourly PM2.5 quantiles and daily probabilities from one run, with its
+    track record: the model (version, training window, the skill it shipped with), the
+    run's input provenance, and the verified skill of the city's forecasts issued in the
+    30 days before this run."""
     city = get_city(db, code)
     if city is None:
         raise ProblemError(404, "Not found", f"no city with code {code}", field="path.code")
@@ -175,13 +187,105 @@ def city_forecast(
             field="path.code",
         )
     zone = ZoneInfo(city.timezone)
-    return CityForecast(
+    inputs = dict(found.inputs or {})
+    recorded = inputs.pop("model", None)
+    model = (
+        ModelRecord(
+            version=recorded.get("version", found.model_version),
+            met_mode=recorded.get("met_mode"),
+            training=recorded.get("training") or {},
+            shipped_skill=recorded.get("shipped_skill") or {},
+        )
+        if isinstance(recorded, dict)
+        else None
+    )
+    # Runs issued before this one only: a forecast's record is what was known then
+    # (the run itself cannot be verified yet when it is shown).
+    report = skill_between(
+        db,
+        code,
+        found.issued_at - timedelta(days=RECENT_SKILL_DAYS),
+        found.issued_at - timedelta(microseconds=1),
+    )
+    return CityForecastWithRecord(
         run=RunSummary.model_validate(found, from_attributes=True),
         city=_city_ref(city),
         issued_at=found.issued_at,
         issued_at_local=_local(found.issued_at, zone),
         hourly=[_hourly_read(row, zone) for row in hourly],
         daily=[_daily_read(row, city.timezone) for row in daily],
+        model=model,
+        inputs=inputs,
+        recent_skill=RecentSkill(
+            days=RECENT_SKILL_DAYS,
+            run_count=len(report.run_ids),
+            daily=[_daily_skill(lead, m) for lead, m in sorted(report.daily.items())],
+        ),
+    )
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def _tiers(m: dict[str, Any], kind: str) -> list[TierScore]:
+    return [
+        TierScore(
+            threshold=t,
+            observed_events=None
+            if m.get(f"observed_events_{t:g}") is None
+            else int(m[f"observed_events_{t:g}"]),
+            pod=_number(m.get(f"{kind}_pod_{t:g}")),
+            far=_number(m.get(f"{kind}_far_{t:g}")),
+            csi=_number(m.get(f"{kind}_csi_{t:g}")),
+        )
+        for t in SKILL_THRESHOLDS
+        if f"{kind}_csi_{t:g}" in m
+    ]
+
+
+def _daily_skill(lead: int, m: dict[str, Any], n: int | None = None) -> DailySkill:
+    """One lead's daily skill from the flat scores of `score_daily` (computed or stored)."""
+    reliability = m.get("reliability_150") or []
+    return DailySkill(
+        lead=lead,
+        rmse=_number(m.get("rmse")),
+        mae=_number(m.get("mae")),
+        bias=_number(m.get("bias")),
+        csi_75=_number(m.get("p50_csi_75")),
+        csi_150=_number(m.get("p50_csi_150")),
+        brier_150=_number(m.get("brier_150")),
+        n=int(n if n is not None else m.get("n", 0)),
+        p50=_tiers(m, "p50"),
+        warnings=_tiers(m, "warn"),
+        brier={
+            key.removeprefix("brier_"): _number(value)
+            for key, value in m.items()
+            if key.startswith("brier_")
+        },
+        reliability_150=[
+            ReliabilityBin(
+                bin_lower=b["bin_lower"],
+                bin_upper=b["bin_upper"],
+                n=int(b["n"]),
+                mean_probability=_number(b["mean_probability"]),
+                observed_frequency=_number(b["observed_frequency"]),
+            )
+            for b in reliability
+        ],
+    )
+
+
+def _hourly_skill(lead: int, m: dict[str, Any], n: int | None = None) -> HourlySkill:
+    return HourlySkill(
+        lead=lead,
+        rmse=_number(m.get("rmse")),
+        mae=_number(m.get("mae")),
+        bias=_number(m.get("bias")),
+        n=int(n if n is not None else m.get("n", 0)),
     )
 
 
@@ -193,15 +297,78 @@ def city_skill(
         str | None,
         Query(
             pattern=r"^(\d{1,4}d|run:\d+)$",
-            description="'<n>d' or 'run:<id>'; default the pooled window verified last",
+            description="a stored window: '<n>d' or 'run:<id>'; default the pooled window "
+            "verified last",
         ),
     ] = None,
+    days: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=3660,
+            description="compute now over the runs issued in the last n days (service clock)",
+        ),
+    ] = None,
+    start: Annotated[
+        date | None,
+        Query(alias="from", description="compute now over runs issued from this local day"),
+    ] = None,
+    end: Annotated[
+        date | None, Query(alias="to", description="... up to and including this local day")
+    ] = None,
 ) -> CitySkill:
-    """Skill per lead (RMSE, MAE, bias, CSI at 75 and 150 µg/m³, Brier score of P(> 150),
-    n) from `hazewarn verify`."""
+    """Skill per lead: RMSE, MAE, bias; POD/FAR/CSI at 75/150/250 µg/m³ of p50 and of the
+    model's warning decisions; Brier scores of P(> T); and (computed windows) the
+    reliability table of P(> 150). Daily means count days with ≥ 18 valid hours; an event
+    is a daily mean above the threshold (docs/forecasting.md).
+
+    Without parameters, or with ``window``, the scores stored by verification (the
+    scheduler verifies each run as its observations arrive; `hazewarn verify`). With
+    ``days`` or ``from``/``to``, computed now over the runs issued in that window."""
     city = get_city(db, code)
     if city is None:
         raise ProblemError(404, "Not found", f"no city with code {code}", field="path.code")
+    zone = ZoneInfo(city.timezone)
+    if days is not None or start is not None or end is not None:
+        if window is not None:
+            raise ProblemError(
+                422, "Invalid request", "give either window or days/from/to", field="query.window"
+            )
+        if days is not None and (start is not None or end is not None):
+            raise ProblemError(
+                422, "Invalid request", "give either days or from/to", field="query.days"
+            )
+        now = utcnow()
+        if days is not None:
+            first, last, label = now - timedelta(days=days), now, f"{days}d"
+        else:
+            if start is None or end is None:
+                missing = "query.from" if start is None else "query.to"
+                raise ProblemError(422, "Invalid request", "from and to go together", field=missing)
+            if end < start:
+                raise ProblemError(
+                    422, "Invalid request", f"to ({end}) is before from ({start})", field="query.to"
+                )
+            first = datetime.combine(start, time.min, zone).astimezone(UTC)
+            last = datetime.combine(end + timedelta(days=1), time.min, zone).astimezone(
+                UTC
+            ) - timedelta(microseconds=1)
+            label = f"{start.isoformat()}..{end.isoformat()}"
+        report = skill_between(db, code, first, last)
+        _, _, stored = city_scores(db, code, None)
+        return CitySkill(
+            city=_city_ref(city),
+            window=label,
+            window_start=report.first_issue,
+            window_start_local=_local(report.first_issue, zone) if report.first_issue else None,
+            window_end=report.last_issue,
+            window_end_local=_local(report.last_issue, zone) if report.last_issue else None,
+            run_count=len(report.run_ids),
+            computed_at=now,
+            windows=stored,
+            daily=[_daily_skill(lead, m) for lead, m in sorted(report.daily.items())],
+            hourly=[_hourly_skill(lead, m) for lead, m in sorted(report.hourly.items())],
+        )
     chosen, scores, windows = city_scores(db, code, window)
     if window is not None and not scores:
         raise ProblemError(
@@ -210,48 +377,32 @@ def city_skill(
             f"no skill scores for city {code} in window {window} (run `hazewarn verify`)",
             field="query.window",
         )
-    zone = ZoneInfo(city.timezone)
-    table: dict[tuple[str, int], dict[str, float | None]] = {}
+    table: dict[tuple[str, int], dict[str, Any]] = {}
     counts: dict[tuple[str, int], int] = {}
     for score in scores:
         key = (score.kind, score.lead)
         table.setdefault(key, {})[score.metric] = score.value
         counts[key] = max(counts.get(key, 0), score.n)
     daily = [
-        DailySkill(
-            lead=lead,
-            rmse=m.get("rmse"),
-            mae=m.get("mae"),
-            bias=m.get("bias"),
-            csi_75=m.get("csi_75"),
-            csi_150=m.get("csi_150"),
-            brier_150=m.get("brier_150"),
-            n=counts[(kind, lead)],
-        )
+        _daily_skill(lead, m, counts[(kind, lead)])
         for (kind, lead), m in sorted(table.items())
         if kind == "daily"
     ]
     hourly = [
-        HourlySkill(
-            lead=lead,
-            rmse=m.get("rmse"),
-            mae=m.get("mae"),
-            bias=m.get("bias"),
-            n=counts[(kind, lead)],
-        )
+        _hourly_skill(lead, m, counts[(kind, lead)])
         for (kind, lead), m in sorted(table.items())
         if kind == "hourly"
     ]
-    first = scores[0] if scores else None
+    first_score = scores[0] if scores else None
     return CitySkill(
         city=_city_ref(city),
         window=chosen,
-        window_start=first.window_start if first else None,
-        window_start_local=_local(first.window_start, zone) if first else None,
-        window_end=first.window_end if first else None,
-        window_end_local=_local(first.window_end, zone) if first else None,
-        run_count=first.run_count if first else 0,
-        computed_at=first.computed_at if first else None,
+        window_start=first_score.window_start if first_score else None,
+        window_start_local=_local(first_score.window_start, zone) if first_score else None,
+        window_end=first_score.window_end if first_score else None,
+        window_end_local=_local(first_score.window_end, zone) if first_score else None,
+        run_count=first_score.run_count if first_score else 0,
+        computed_at=first_score.computed_at if first_score else None,
         windows=windows,
         daily=daily,
         hourly=hourly,

@@ -75,3 +75,14 @@ class CityDailyAQIRead(BaseModel):
         description="from the hourly mean of the stations' concentrations"
     )
     stations: list[StationDailyAQIRead]
+
+
+class PushResult(BaseModel):
+    """What a push stored (``POST /v1/observations``); pushing the same rows again
+    stores nothing new (every station-hour ``unchanged``)."""
+
+    rows: int = Field(description="data rows (pollutant values) in the body")
+    station_hours: int = Field(description="station-hours the rows make")
+    inserted: int = Field(description="new station-hours")
+    updated: int = Field(description="stored station-hours that changed")
+    unchanged: int = Field(description="stored station-hours the push left as they were")

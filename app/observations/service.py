@@ -63,6 +63,9 @@ from forecasting.qc import mask_flagged, station_keys
 ProgressCallback = Callable[[str, int, int], None]
 
 TEMP_TABLE = "observations_import"
+#: The ``source`` names rows may carry: the file formats, and pushed rows (``push``, by
+#: `POST /v1/observations`) and JSON lines of the observation inbox (``inbox``).
+STORED_SOURCES: tuple[str, ...] = (*SOURCES, "push", "inbox")
 
 
 @dataclass(frozen=True)
@@ -138,11 +141,46 @@ def import_observations(
         report(f"reading {path.name}")
         parsed.append(read_observation_file(path))
         step += 1
+    return import_parsed(session, parsed, progress=progress, first_step=step)
+
+
+class StationScopeError(ObservationFileError):
+    """A row names a station outside the caller's stations (an ingest key's scope)."""
+
+
+def import_parsed(
+    session: Session,
+    parsed: Sequence[ObservationFile],
+    *,
+    progress: ProgressCallback | None = None,
+    first_step: int = 0,
+    allowed_station_ids: frozenset[str] | None = None,
+    source: str | None = None,
+) -> ImportSummary:
+    """Write parsed observation files (`forecasting.observations.read_observation_file`,
+    which already checked them and set their QC flags) all or nothing, by the merge rule
+    of the module docstring. ``allowed_station_ids``: refuse (`StationScopeError`, at the
+    first row naming it) any station outside these ids, before anything is written.
+    ``source``: the ``source`` recorded on the rows (default: the file's format).
+    Does not commit."""
+    total = first_step + len(parsed)
+    step = first_step
+
+    def report(description: str) -> None:
+        if progress is not None:
+            progress(description, step, total)
+
     batches = _resolve(session, parsed)
+    if allowed_station_ids is not None:
+        _check_scope(session, parsed, allowed_station_ids)
+    if source is not None and source not in STORED_SOURCES:
+        raise ValueError(f"source {source!r} is not one of {', '.join(STORED_SOURCES)}")
     session.flush()
     writer = _writer_for(session)
     summaries = []
     for batch in batches:
+        if source is not None:
+            batch.source = source
         report(f"writing {batch.path.name}")
         inserted, updated = writer(session, batch)
         summaries.append(
@@ -158,6 +196,23 @@ def import_observations(
         step += 1
     report("done")
     return ImportSummary(tuple(summaries))
+
+
+def _check_scope(
+    session: Session, files: Sequence[ObservationFile], allowed: frozenset[str]
+) -> None:
+    keys = {key for f in files for key in f.station_lines}
+    pairs = sorted(keys, key=lambda p: (p[0], p[1] or ""))
+    resolved = resolve_stations(session, pairs)
+    for f in files:
+        for key, line in sorted(f.station_lines.items(), key=lambda item: item[1]):
+            found = resolved.get(key)
+            if found is not None and found.id not in allowed:
+                raise StationScopeError(
+                    f.path,
+                    line,
+                    f"station {key[0]!r} (id {found.id}) is not one this key may push for",
+                )
 
 
 def _resolve(session: Session, files: Sequence[ObservationFile]) -> list[_Batch]:
@@ -407,7 +462,7 @@ def _write_sqlite(session: Session, batch: _Batch) -> tuple[int, int]:
             )
         )
         placeholders = ", ".join("?" * (3 + len(VALUE_COLUMNS)))
-        assert batch.source in SOURCES  # spliced into SQL below: only our own names
+        assert batch.source in STORED_SOURCES  # spliced into SQL below: only our own names
         if not _range_has_rows(cursor, batch, "?"):
             # Nothing stored in the batch's range: insert straight into the table. The
             # savepoint covers a concurrent writer adding rows meanwhile.

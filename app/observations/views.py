@@ -8,23 +8,28 @@ from datetime import UTC, date, datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 
+from app.auth.deps import CurrentUser, require
+from app.auth.service import Role
 from app.cities.models import City
 from app.cities.service import get_city
 from app.deps import DbSession, SettingsDep
 from app.errors import ProblemError
+from app.observations.push import CSV_TYPES, JSONL_TYPES, PushError, import_push
 from app.observations.schemas import (
     CategoryRead,
     CityDailyAQIRead,
     DailyAQIRead,
     ObservationPage,
     ObservationRead,
+    PushResult,
     StationDailyAQIRead,
 )
 from app.observations.service import (
     DEFAULT_TIMEZONE,
     DailyAQI,
+    StationScopeError,
     as_utc,
     city_daily_aqi,
     list_observations,
@@ -182,4 +187,70 @@ def city_aqi(
             )
             for sid, d in daily.stations
         ],
+    )
+
+
+@router.post(
+    "/v1/observations",
+    response_model=PushResult,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "text/csv": {
+                    "schema": {"type": "string"},
+                    "example": "station,time,pollutant,value,unit\n"
+                    "Dongsi,2017-01-10T12:00:00+08:00,pm25,182,ug/m3\n",
+                },
+                "application/x-ndjson": {
+                    "schema": {"type": "string"},
+                    "example": '{"station": "Dongsi", "time": "2017-01-10T12:00:00+08:00", '
+                    '"pollutant": "pm25", "value": 182, "unit": "ug/m3"}\n',
+                },
+            },
+        }
+    },
+)
+async def push_observations(request: Request, db: DbSession, user: CurrentUser) -> PushResult:
+    """Push observations (a monitoring network): the long format, one pollutant value per
+    row, as CSV (``station,time,pollutant,value,unit[,city]``) or JSON lines with those
+    keys. Needs an ``ingest`` key (only its own stations) or ``admin``.
+
+    The same checks, QC flags and merge rule as `hazewarn obs import`: idempotent on
+    (station, hour, pollutant), all or nothing. A refusal is a problem body naming the
+    row (1-based data row) and field: 422 for bad rows, 403 for a station outside the
+    key's stations, 415 for another media type."""
+    principal = require(user, Role.ADMIN, Role.INGEST)
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type not in CSV_TYPES | JSONL_TYPES:
+        raise ProblemError(
+            415,
+            "Unsupported media type",
+            f"send text/csv or application/x-ndjson, not {media_type or 'nothing'!r}",
+            field="header.content-type",
+        )
+    body = await request.body()
+    allowed = principal.station_ids if principal.role == Role.INGEST else None
+    try:
+        summary = import_push(
+            db,
+            body,
+            media_type,
+            allowed_station_ids=allowed,
+            source="push",
+        )
+    except PushError as exc:
+        where = f"body[{exc.row}]" if exc.row is not None else "body"
+        field = f"{where}.{exc.field}" if exc.field and exc.row is not None else where
+        if exc.field and exc.field.startswith("header"):
+            field = exc.field if exc.field != "header" else "body.header"
+        status = 403 if isinstance(exc.__cause__, StationScopeError) else 422
+        title = "Forbidden" if status == 403 else "Invalid observations"
+        raise ProblemError(status, title, str(exc), field=field, row=exc.row) from None
+    return PushResult(
+        rows=summary.rows,
+        station_hours=summary.station_hours,
+        inserted=summary.inserted,
+        updated=summary.updated,
+        unchanged=summary.unchanged,
     )

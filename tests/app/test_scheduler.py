@@ -109,6 +109,8 @@ def test_build_scheduler_has_every_job_in_the_configured_zone(tmp_path: Path) ->
     assert set(jobs) == {
         "grid_inbox",
         "verify",
+        "verify_arrived",
+        "observation_inbox",
         "unacknowledged",
         "regional_lagging",
         "monthly_ranking",

@@ -130,10 +130,12 @@ def test_jobs_persist_in_the_database(
     assert stored == {
         "grid_inbox",
         "verify",
+        "verify_arrived",
+        "observation_inbox",
         "unacknowledged",
+        "regional_lagging",
         "monthly_ranking",
         "heartbeat",
-        "regional_lagging",
     }
     # A restarted scheduler finds them (and the same next verify time).
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore

@@ -155,3 +155,111 @@ def test_bootstrap_statistics_match_the_plain_scores() -> None:
     assert apply(vf.brier_sums(probability, outcome, 0.2), vf.skill_statistic) == pytest.approx(
         vf.brier_skill_score(probability, outcome, 0.2)
     )
+
+
+# --------------------------------------------------------------------------- one scoring
+
+
+def test_a_daily_mean_needs_18_valid_hours_of_the_local_day() -> None:
+    """Beijing's 2017-01-11 runs 16:00Z on the 10th to 16:00Z on the 11th: 18 valid hours
+    make a mean, 17 do not, and hours are grouped by the day their hour starts in."""
+    times = pd.date_range("2017-01-10T16:00Z", periods=48, freq="h")
+    values = np.arange(48, dtype=float)
+    values[24 + 17 :] = np.nan  # the second local day keeps 17 valid hours
+    table = vf.daily_mean_table(times, values, "Asia/Shanghai")
+    assert list(table["local_date"].astype(str)) == ["2017-01-11"]
+    assert table["mean"].iloc[0] == pytest.approx(np.mean(np.arange(24)))
+    assert table["hours"].iloc[0] == 24
+    values[24 + 17] = 99.0  # one more valid hour: 18, the day now counts
+    table = vf.daily_mean_table(times, values, "Asia/Shanghai")
+    assert list(table["hours"]) == [24, 18]
+    assert table["mean"].iloc[1] == pytest.approx(np.mean([*range(24, 41), 99.0]))
+    # In UTC the same hours fall on other calendar days.
+    utc = vf.daily_mean_table(times, np.arange(48, dtype=float), "UTC")
+    assert list(utc["local_date"].astype(str)) == ["2017-01-11"]  # the 10th has 8 hours
+    with pytest.raises(ValueError, match="aware"):
+        vf.daily_mean_table(pd.date_range("2017-01-01", periods=3, freq="h"), [1, 2, 3], "UTC")
+
+
+def test_score_daily_counts_events_strictly_above_the_threshold() -> None:
+    observed = np.array([160.0, 150.0, 80.0, 260.0, 40.0, np.nan])
+    p50 = np.array([155.0, 170.0, 70.0, 200.0, 76.0, 300.0])
+    warn_150 = np.array([1.0, 0.0, 0.0, 1.0, 1.0, 1.0])
+    p_gt_150 = np.array([0.9, 0.6, 0.1, 0.8, 0.3, 0.9])
+    scores = vf.score_daily(
+        p50, observed, probabilities={150.0: p_gt_150}, warnings={150.0: warn_150}
+    )
+    assert scores["n"] == 5  # the NaN observation is dropped with its forecast
+    assert scores["bias"] == pytest.approx(np.mean([-5, 20, -10, -60, 36]))
+    # 150 itself is not above 150: day 2 is a false alarm of p50, not a hit.
+    assert scores["observed_events_150"] == 2
+    assert scores["p50_pod_150"] == 1.0
+    assert scores["p50_far_150"] == pytest.approx(1 / 3)
+    assert scores["p50_csi_150"] == pytest.approx(2 / 3)
+    # p50 > 250 never happens: POD 0, FAR undefined (nothing forecast), CSI 0.
+    assert scores["p50_pod_250"] == 0.0 and math.isnan(scores["p50_far_250"])
+    # Warnings at 150: hits on days 1 and 4, a false alarm on day 5, no miss.
+    assert (
+        scores["warn_hits_150"],
+        scores["warn_misses_150"],
+        scores["warn_false_alarms_150"],
+    ) == (
+        2,
+        0,
+        1,
+    )
+    assert scores["warn_csi_150"] == pytest.approx(2 / 3)
+    assert "warn_csi_75" not in scores  # no decision given at 75
+    outcome = np.array([1, 0, 0, 1, 0])
+    assert scores["brier_150"] == pytest.approx(np.mean((p_gt_150[:5] - outcome) ** 2))
+    bins = scores["reliability_150"]
+    assert len(bins) == 10 and sum(b["n"] for b in bins) == 5
+    top = bins[9]  # [0.9, 1.0]: day 1 only, an event
+    assert top["n"] == 1 and top["observed_frequency"] == 1.0
+
+
+def test_score_by_lead_reads_probability_and_warning_columns() -> None:
+    cases = pd.DataFrame(
+        {
+            "lead": [1, 1, 2],
+            "p50": [100.0, 50.0, 200.0],
+            "observed": [90.0, 80.0, 100.0],
+            "p_gt_75": [0.8, 0.4, 0.9],
+            "warn_75": [1.0, 0.0, 1.0],
+        }
+    )
+    by_lead = vf.score_by_lead(cases, kind="daily")
+    assert sorted(by_lead) == [1, 2]
+    assert by_lead[1]["warn_pod_75"] == pytest.approx(0.5)
+    assert by_lead[1]["brier_75"] == pytest.approx(((0.8 - 1) ** 2 + (0.4 - 1) ** 2) / 2)
+    hourly = vf.score_by_lead(cases, kind="hourly")
+    assert hourly[2] == {"n": 1, "rmse": 100.0, "mae": 100.0, "bias": 100.0}
+
+
+def test_holdout_skill_is_the_one_scoring() -> None:
+    """The artefact's held-out skill is `score_daily` on the same cases."""
+    from forecasting.model import holdout_skill
+
+    rng = np.random.default_rng(5)
+    n = 120
+    observed = rng.gamma(2, 60, n)
+    holdout = pd.DataFrame(
+        {
+            "lead_day": np.repeat([1, 2], n // 2),
+            "observed": observed,
+            "p50": observed * rng.uniform(0.6, 1.4, n),
+            "persistence": rng.gamma(2, 60, n),
+        }
+    )
+    calibrated = {t: rng.uniform(0, 1, n) for t in (75.0, 115.0, 150.0, 250.0)}
+    cutoffs = {75.0: 0.5, 150.0: 0.4, 250.0: 0.3}
+    skill = holdout_skill(holdout, calibrated, cutoffs)
+    rows = slice(0, n // 2)
+    expected = vf.score_daily(
+        holdout["p50"].to_numpy()[rows],
+        observed[rows],
+        probabilities={150.0: calibrated[150.0][rows]},
+        warnings={t: (calibrated[t][rows] >= c).astype(float) for t, c in cutoffs.items()},
+    )
+    for key in ("rmse", "mae", "warn_csi_75", "warn_csi_150", "warn_csi_250", "brier_150"):
+        assert skill["D+1"][key] == pytest.approx(expected[key]), key

@@ -71,6 +71,16 @@ def synthetic_observations(
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A `forecasting.model` artefact fitted on 75 generated days (a few trees)."""
+    return _tiny_model(tmp_path_factory, "perfect")
+
+
+@pytest.fixture(scope="session")
+def tiny_history_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same, trained without forecast weather (``met_mode`` history)."""
+    return _tiny_model(tmp_path_factory, "history")
+
+
+def _tiny_model(tmp_path_factory: pytest.TempPathFactory, met_mode: str) -> Path:
     from threadpoolctl import threadpool_limits
 
     from forecasting import features as fx
@@ -82,7 +92,7 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     met = station_met_dataset(observations.assign(station="train"))
     series = fx.point_series(observations, fx.met_frame_from_dataset(met, "train"), "Asia/Shanghai")
     config = TrainingConfig(
-        met_mode="perfect",
+        met_mode=met_mode,  # type: ignore[arg-type]
         holdout_days=20,
         max_iter=8,
         min_samples_leaf=20,
@@ -91,7 +101,7 @@ def tiny_model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # One thread: a busy shared machine makes OpenMP's default slower, not faster.
     with threadpool_limits(1):
         model = train_forecast_model({"train": series}, train_end=date(2016, 12, 14), config=config)
-    path = tmp_path_factory.mktemp("model") / "tiny.joblib"
+    path = tmp_path_factory.mktemp("model") / f"tiny-{met_mode}.joblib"
     save_model(model, path)
     return path
 
