@@ -60,6 +60,13 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` of a route for error answers its access rule and parameters do not
+    imply (e.g. a 404 of a list before any data exists); ``app.openapi`` gives each the
+    problem+json body."""
+    return {status: {"description": _TITLES.get(status, "Error")} for status in statuses}
+
+
 def problem(
     status: int, title: str, detail: str, errors: list[dict[str, Any]] | None = None, **extra: Any
 ) -> JSONResponse:

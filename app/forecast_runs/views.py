@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from app.cities.models import City
 from app.cities.service import get_city
 from app.deps import DbSession
-from app.errors import ProblemError
+from app.errors import ProblemError, problem_responses
 from app.forecast_runs.models import ForecastDaily, ForecastHourly, ForecastRun
 from app.forecast_runs.schemas import (
     CityDays,
@@ -97,7 +97,9 @@ def _no_run_yet() -> ProblemError:
     )
 
 
-@router.get("/v1/forecasts/latest", response_model=LatestForecasts)
+@router.get(
+    "/v1/forecasts/latest", response_model=LatestForecasts, responses=problem_responses(404)
+)
 def latest_forecasts(db: DbSession) -> LatestForecasts:
     """The latest run (latest issue time, drills excluded) and each city's D+1..D+3."""
     run = latest_run(db)

@@ -109,7 +109,7 @@ def check_addresses(host: str, addresses: list[str]) -> str | None:
     return None
 
 
-def check_webhook_url(url: str, *, allow_private: bool, resolve: Resolver = resolve_host) -> str:
+def check_webhook_url(url: str, *, allow_private: bool, resolve: Resolver | None = None) -> str:
     """The URL if it may receive webhooks; ``ValueError(why)`` if not.
 
     http(s) only, a host, no credentials, a port from 1 to 65535. Unless ``allow_private``,
@@ -133,7 +133,8 @@ def check_webhook_url(url: str, *, allow_private: bool, resolve: Resolver = reso
         return url
     host = parts.hostname
     try:
-        addresses = resolve(host, port or (443 if parts.scheme == "https" else 80))
+        resolver = resolve or resolve_host
+        addresses = resolver(host, port or (443 if parts.scheme == "https" else 80))
     except (OSError, UnicodeError) as exc:
         raise ValueError(f"host {host!r} does not resolve: {exc}") from None
     why = check_addresses(host, addresses)

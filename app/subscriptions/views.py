@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.auth.deps import AuthenticatedUser, require
 from app.auth.service import Principal
 from app.deps import DbSession, SettingsDep
-from app.errors import ProblemError
+from app.errors import ProblemError, problem_responses
 from app.outbox.service import (
     PING_EVENT_TYPE,
     DisableReason,
@@ -103,7 +103,12 @@ def _subscription(db: Session, user: Principal, subscription_id: int) -> Subscri
     return row
 
 
-@router.post("", response_model=SubscriptionCreated, status_code=201)
+@router.post(
+    "",
+    response_model=SubscriptionCreated,
+    status_code=201,
+    responses=problem_responses(403),  # a city filter outside the key's scope
+)
 def create(
     db: DbSession, user: AuthenticatedUser, settings: SettingsDep, body: SubscriptionCreate
 ) -> SubscriptionCreated:

@@ -164,6 +164,12 @@ def dashboard_server(
         )
 
 
+def _csp_violation(text: str, errors: list[str]) -> None:
+    """The page's Content-Security-Policy refused something (Chromium logs it)."""
+    if "Content Security Policy" in text:
+        errors.append(text)
+
+
 @contextmanager
 def _browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (never a downloaded browser)."""
@@ -190,6 +196,7 @@ def test_duty_officer_approves_a_proposal_in_the_browser(
     with _browser() as browser:
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: _csp_violation(msg.text, errors))
         page.goto(dashboard_server.url)
 
         # The city table: the cities with a forecast, Beijing first; the 32 others fold
@@ -199,9 +206,10 @@ def test_duty_officer_approves_a_proposal_in_the_browser(
         assert rows.count() == 2
         assert rows.first.get_attribute("data-city") == BEIJING
         page.click('[data-action="toggle-cities"]')
-        page.wait_for_function(
-            "document.querySelectorAll('#cities tbody tr[data-city]').length === 34"
-        )
+        # A locator wait, not wait_for_function: the page's CSP forbids eval.
+        from playwright.sync_api import expect
+
+        expect(page.locator("#cities tbody tr[data-city]")).to_have_count(34)
         beijing = page.locator(f'#cities tbody tr[data-city="{BEIJING}"]').inner_text()
         assert "Beijing" in beijing and "北京" in beijing
         assert "280" in beijing and "360" in beijing  # p50 and p90 of D+1
@@ -256,6 +264,7 @@ def test_an_empty_service_says_what_is_missing(
     with _served(serve_in_thread) as url, _browser() as browser:
         page = browser.new_page(viewport={"width": 1360, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda msg: _csp_violation(msg.text, errors))
         page.goto(url)
         page.wait_for_selector("#cities tbody tr[data-city]", timeout=15_000)
         assert page.locator("#cities tbody tr[data-city]").count() == 34  # nothing folded
