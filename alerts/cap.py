@@ -1,5 +1,9 @@
 """CAP 1.2 rendering of heavy-pollution warnings, and the Atom index of active alerts.
 
+City warnings (`CapWarning`, `render_cap`) and regional warnings (`RegionalCapAlert`,
+`render_regional_alert`, from `alerts.cap_regional`) share the building blocks of
+`alerts.cap_common`; import all of them from here.
+
 Pure: every time is a parameter, nothing is read or written. The mapping follows
 ``shared/domain/standards.md`` §5 (CAP 1.2 structure, NEWRS identifiers, the
 heavy-pollution mapping table and CAP Feeds v1.0); ``docs/publishing.md`` has the full table.
@@ -11,89 +15,101 @@ against ``shared/domain/cap/CAP-v1.2.xsd``). All times are written as
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Literal, NamedTuple, get_args
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from lxml import etree
 
-CAP_NAMESPACE = "urn:oasis:names:tc:emergency:cap:1.2"
-ATOM_NAMESPACE = "http://www.w3.org/2005/Atom"
-CAP_MIME_TYPE = "application/cap+xml"
-BEIJING_TIME = ZoneInfo("Asia/Shanghai")
+from alerts.cap_common import (
+    ATOM_NAMESPACE,
+    BEIJING_TIME,
+    CAP_MIME_TYPE,
+    CAP_NAMESPACE,
+    CITY_CODE,
+    COLOUR_ZH,
+    GEOCODE_VALUE_NAME,
+    LEVELS,
+    MSG_TYPES,
+    PARAM_AQI_FORECAST,
+    PARAM_COLOUR,
+    PARAM_PRIMARY_POLLUTANT,
+    PARAM_REGIONAL_WARNING,
+    PARAM_REQUIRED_CUT,
+    PARAM_RESPONSE_LEVEL,
+    RESPONSE_LEVEL_BY_LEVEL,
+    SCOPES,
+    SEVERITY_BY_LEVEL,
+    STATUSES,
+    CapArea,
+    CapReference,
+    Level,
+    MsgType,
+    Scope,
+    Status,
+    add_info,
+    alert_element,
+    cap_identifier,
+    check_cap_id,
+    check_message,
+    en_time,
+    format_cap_time,
+    level_mapping,
+    references_text,
+    to_bytes,
+    utc_offset_label,
+    zh_time,
+)
+from alerts.cap_regional import (
+    RegionalCapAlert,
+    check_regional_alert,
+    regional_texts,
+    render_regional_alert,
+)
 
-Level = Literal["blue", "yellow", "orange", "red"]
-Status = Literal["Actual", "Exercise"]
-MsgType = Literal["Alert", "Update", "Cancel"]
-Scope = Literal["Public", "Restricted"]
-
-LEVELS: tuple[str, ...] = get_args(Level)
-STATUSES: tuple[str, ...] = get_args(Status)
-MSG_TYPES: tuple[str, ...] = get_args(MsgType)
-SCOPES: tuple[str, ...] = get_args(Scope)
-
-# Standards note §5.3. Severity comes from the colour (a MeteoAlarm-style convention, not a
-# Chinese rule); the colour itself also goes into a parameter because whether the Chinese
-# profile replaces severity with colour words is unconfirmed.
-SEVERITY_BY_LEVEL: dict[str, str] = {
-    "blue": "Minor",
-    "yellow": "Moderate",
-    "orange": "Severe",
-    "red": "Extreme",
-}
-# Ⅳ (blue, lowest) .. Ⅰ (red, highest): the emergency-response grade each colour starts.
-RESPONSE_LEVEL_BY_LEVEL: dict[str, str] = {"blue": "Ⅳ", "yellow": "Ⅲ", "orange": "Ⅱ", "red": "Ⅰ"}
-RESPONSE_TYPES_BY_LEVEL: dict[str, tuple[str, ...]] = {
-    "blue": ("Avoid", "Monitor"),
-    "yellow": ("Prepare", "Avoid"),
-    "orange": ("Execute", "Avoid"),
-    "red": ("Execute", "Avoid"),
-}
-# Urgency once the warning is in force. CAP "Expected" means "act within about an hour", so
-# a warning issued a day ahead is "Future" until its measures take effect. The standards
-# table leaves blue at Future throughout; we follow its urgency rule instead ("becomes
-# Immediate or Expected when the measures take effect"), because in-force blue advice
-# (reduce outdoor activity) applies now.
-URGENCY_IN_FORCE_BY_LEVEL: dict[str, str] = {
-    "blue": "Expected",
-    "yellow": "Expected",
-    "orange": "Immediate",
-    "red": "Immediate",
-}
-# Certainty once in force: orange and red measures are triggered by pollution under way.
-CERTAINTY_IN_FORCE_BY_LEVEL: dict[str, str] = {
-    "blue": "Likely",
-    "yellow": "Likely",
-    "orange": "Observed",
-    "red": "Observed",
-}
-COLOUR_ZH: dict[str, str] = {"blue": "蓝色", "yellow": "黄色", "orange": "橙色", "red": "红色"}
-
-# Parameter valueNames (machine-readable; identical in both languages).
-PARAM_AQI_FORECAST = "AQI_FORECAST_MAX"
-PARAM_PRIMARY_POLLUTANT = "PRIMARY_POLLUTANT"
-PARAM_RESPONSE_LEVEL = "RESPONSE_LEVEL"
-PARAM_REQUIRED_CUT = "REQUIRED_EMISSION_CUT_PCT"
-PARAM_REGIONAL_WARNING = "REGIONAL_WARNING_ID"
-PARAM_COLOUR = "WARNING_COLOUR"
-GEOCODE_VALUE_NAME = "GB/T 2260"
-
-# CAP 1.2 §3.2.1: identifier and sender must not contain spaces, commas, "<" or "&".
-_FORBIDDEN_IN_ID = re.compile(r"[\s,<&]")
-_CITY_CODE = re.compile(r"^\d{6}$")
-_DIGITS = re.compile(r"^\d+$")
-
-
-class CapReference(NamedTuple):
-    """An earlier CAP message, as CAP ``references`` names it."""
-
-    sender: str
-    identifier: str
-    sent: datetime
+__all__ = [
+    "ATOM_NAMESPACE",
+    "BEIJING_TIME",
+    "CAP_MIME_TYPE",
+    "CAP_NAMESPACE",
+    "COLOUR_ZH",
+    "GEOCODE_VALUE_NAME",
+    "LEVELS",
+    "MSG_TYPES",
+    "PARAM_AQI_FORECAST",
+    "PARAM_COLOUR",
+    "PARAM_PRIMARY_POLLUTANT",
+    "PARAM_REGIONAL_WARNING",
+    "PARAM_REQUIRED_CUT",
+    "PARAM_RESPONSE_LEVEL",
+    "RESPONSE_LEVEL_BY_LEVEL",
+    "SCOPES",
+    "SEVERITY_BY_LEVEL",
+    "STATUSES",
+    "AtomEntry",
+    "CapArea",
+    "CapReference",
+    "CapWarning",
+    "Level",
+    "MsgType",
+    "RegionalCapAlert",
+    "Scope",
+    "Status",
+    "atom_entry_id",
+    "cap_identifier",
+    "cap_mapping",
+    "check_cap_id",
+    "check_regional_alert",
+    "check_warning",
+    "format_cap_time",
+    "is_active",
+    "references_text",
+    "render_atom",
+    "render_cap",
+    "render_regional_alert",
+]
 
 
 @dataclass(frozen=True)
@@ -141,93 +157,23 @@ class CapWarning:
         object.__setattr__(self, "measures_en", tuple(self.measures_en))
 
 
-def check_cap_id(value: str, field: str) -> None:
-    """Raise ValueError unless ``value`` is a legal CAP identifier or sender."""
-    if not value:
-        raise ValueError(f"{field} must not be empty")
-    if _FORBIDDEN_IN_ID.search(value):
-        raise ValueError(f"{field} {value!r} must not contain spaces, commas, '<' or '&'")
-
-
-def format_cap_time(when: datetime, tz: ZoneInfo | str = BEIJING_TIME) -> str:
-    """``when`` as ``YYYY-MM-DDThh:mm:ss±hh:mm`` in ``tz`` (never ``Z``; seconds truncated)."""
-    if when.tzinfo is None or when.utcoffset() is None:
-        raise ValueError(f"time {when.isoformat()} has no timezone; CAP needs an offset")
-    zone = ZoneInfo(tz) if isinstance(tz, str) else tz
-    local = when.astimezone(zone)
-    offset = local.utcoffset()
-    assert offset is not None  # a ZoneInfo always gives an offset
-    if offset % timedelta(minutes=1):
-        raise ValueError(f"offset {offset} of {zone} is not whole minutes; CAP cannot say it")
-    minutes = int(offset.total_seconds()) // 60
-    sign = "+" if minutes >= 0 else "-"
-    hours, mins = divmod(abs(minutes), 60)
-    return f"{local:%Y-%m-%dT%H:%M:%S}{sign}{hours:02d}:{mins:02d}"
-
-
-def cap_identifier(
-    city_code: str,
-    sent: datetime,
-    seq: int,
-    *,
-    agency_code: str = "000",
-    unit_code: str = "000",
-    extra_code: str = "00",
-) -> str:
-    """A NEWRS-style identifier ``ZZZZZZDDDUUUXX_YYYYMMDDhhmmss_N`` (31 characters).
-
-    Standards note §5.2: ZZZZZZ the GB/T 2260 code of the city, DDD the GB/T 4657 agency
-    code (``agency_code``; "000" until the provincial platform assigns ours), UUU "000",
-    XX "00", then the Beijing-time entry time (``sent``, converted to +08:00 whatever its
-    zone) and one sequence digit ``seq`` 0–9. Two messages for one city in the same second
-    need different ``seq``; the caller picks it.
-    """
-    if not _CITY_CODE.match(city_code):
-        raise ValueError(f"city_code {city_code!r} is not a six-digit GB/T 2260 code")
-    for name, value, width in (
-        ("agency_code", agency_code, 3),
-        ("unit_code", unit_code, 3),
-        ("extra_code", extra_code, 2),
-    ):
-        if len(value) != width or not _DIGITS.match(value):
-            raise ValueError(f"{name} {value!r} must be {width} digits")
-    if not 0 <= seq <= 9:
-        raise ValueError(f"seq {seq} must be a single digit 0-9")
-    if sent.tzinfo is None or sent.utcoffset() is None:
-        raise ValueError("sent has no timezone")
-    beijing = sent.astimezone(BEIJING_TIME)
-    return f"{city_code}{agency_code}{unit_code}{extra_code}_{beijing:%Y%m%d%H%M%S}_{seq}"
-
-
 def check_warning(w: CapWarning) -> None:
     """Raise ValueError naming the first field of ``w`` that CAP or this mapping refuses."""
-    check_cap_id(w.identifier, "identifier")
-    check_cap_id(w.sender, "sender")
-    if w.status not in STATUSES:
-        raise ValueError(f"status {w.status!r} must be one of {', '.join(STATUSES)}")
-    if w.msg_type not in MSG_TYPES:
-        raise ValueError(f"msg_type {w.msg_type!r} must be one of {', '.join(MSG_TYPES)}")
-    if w.scope not in SCOPES:
-        raise ValueError(f"scope {w.scope!r} must be one of {', '.join(SCOPES)}")
-    if w.level not in LEVELS:
-        raise ValueError(f"level {w.level!r} must be one of {', '.join(LEVELS)}")
-    if not _CITY_CODE.match(w.city_code):
+    check_message(
+        identifier=w.identifier,
+        sender=w.sender,
+        status=w.status,
+        msg_type=w.msg_type,
+        scope=w.scope,
+        level=w.level,
+        times={"sent": w.sent, "effective": w.effective, "onset": w.onset, "expires": w.expires},
+        references=w.references,
+        web=w.web,
+    )
+    if not CITY_CODE.match(w.city_code):
         raise ValueError(f"city_code {w.city_code!r} is not a six-digit GB/T 2260 code")
     if not w.city_name_zh.strip() or not w.city_name_en.strip():
         raise ValueError("city_name_zh and city_name_en must not be empty")
-    for name in ("sent", "effective", "onset", "expires"):
-        when: datetime = getattr(w, name)
-        if when.tzinfo is None or when.utcoffset() is None:
-            raise ValueError(f"{name} {when.isoformat()} has no timezone")
-    if w.expires < w.onset or w.expires < w.effective:
-        raise ValueError("expires must not be before effective or onset")
-    if w.msg_type in ("Update", "Cancel") and not w.references:
-        raise ValueError(f"a {w.msg_type} must reference the earlier message(s)")
-    for index, ref in enumerate(w.references):
-        check_cap_id(ref.sender, f"references[{index}].sender")
-        check_cap_id(ref.identifier, f"references[{index}].identifier")
-        if ref.sent.tzinfo is None or ref.sent.utcoffset() is None:
-            raise ValueError(f"references[{index}].sent has no timezone")
     if not 0 <= w.aqi_forecast <= 500:
         raise ValueError(f"aqi_forecast {w.aqi_forecast} must be within 0-500")
     if not w.primary_pollutant.strip():
@@ -236,8 +182,6 @@ def check_warning(w: CapWarning) -> None:
         raise ValueError(f"required_cut_pct {w.required_cut_pct} must be within 0-100")
     if w.regional_warning_id is not None and not w.regional_warning_id.strip():
         raise ValueError("regional_warning_id must not be blank (use None)")
-    if w.web is not None and not w.web.startswith(("https://", "http://")):
-        raise ValueError(f"web {w.web!r} must be an absolute http(s) URL")
 
 
 def cap_mapping(w: CapWarning) -> tuple[str, str, str, tuple[str, ...]]:
@@ -245,42 +189,7 @@ def cap_mapping(w: CapWarning) -> tuple[str, str, str, tuple[str, ...]]:
 
     A lift (Cancel) keeps the severity of the lifted level and says Past/Observed/AllClear.
     """
-    severity = SEVERITY_BY_LEVEL[w.level]
-    if w.msg_type == "Cancel":
-        return "Past", severity, "Observed", ("AllClear",)
-    if w.in_force:
-        urgency = URGENCY_IN_FORCE_BY_LEVEL[w.level]
-        certainty = CERTAINTY_IN_FORCE_BY_LEVEL[w.level]
-    else:
-        urgency, certainty = "Future", "Likely"
-    return urgency, severity, certainty, RESPONSE_TYPES_BY_LEVEL[w.level]
-
-
-def references_text(references: Sequence[CapReference], tz: ZoneInfo | str) -> str:
-    """CAP ``references``: space-separated ``sender,identifier,sent`` triples."""
-    return " ".join(
-        f"{ref.sender},{ref.identifier},{format_cap_time(ref.sent, tz)}" for ref in references
-    )
-
-
-def _zh_time(when: datetime, zone: ZoneInfo) -> str:
-    local = when.astimezone(zone)
-    text = f"{local.year}年{local.month}月{local.day}日{local.hour}时"
-    return text + (f"{local.minute}分" if local.minute else "")
-
-
-_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-
-
-def _en_time(when: datetime, zone: ZoneInfo) -> str:
-    # Month names spelt out here: strftime's %b follows the process locale.
-    local = when.astimezone(zone)
-    return f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year} {local:%H:%M}"
-
-
-def _utc_offset_label(when: datetime, zone: ZoneInfo) -> str:
-    # "+08:00" from the full CAP form "YYYY-MM-DDThh:mm:ss+08:00".
-    return "UTC" + format_cap_time(when, zone)[-6:]
+    return level_mapping(w.level, w.msg_type, w.in_force)
 
 
 def _texts_zh(w: CapWarning, zone: ZoneInfo) -> dict[str, str]:
@@ -292,15 +201,15 @@ def _texts_zh(w: CapWarning, zone: ZoneInfo) -> dict[str, str]:
     headline = f"{drill}{w.city_name_zh}{verb}{event}"
     if w.msg_type == "Cancel":
         description = (
-            f"{w.city_name_zh}空气质量已好转，自{_zh_time(w.sent, zone)}起解除{event}，"
+            f"{w.city_name_zh}空气质量已好转，自{zh_time(w.sent, zone)}起解除{event}，"
             f"终止{grade}级应急响应。"
         )
     else:
         description = (
-            f"预计{_zh_time(w.onset, zone)}至{_zh_time(w.expires, zone)}，"
+            f"预计{zh_time(w.onset, zone)}至{zh_time(w.expires, zone)}，"
             f"{w.city_name_zh}将出现重污染天气过程，日均空气质量指数（AQI）最高约"
             f"{w.aqi_forecast}，首要污染物为{w.primary_pollutant}。"
-            f"自{_zh_time(w.effective, zone)}起启动{grade}级（{colour}）应急响应"
+            f"自{zh_time(w.effective, zone)}起启动{grade}级（{colour}）应急响应"
         )
         if w.required_cut_pct is not None:
             description += f"，重点污染物排放量减排比例不低于{w.required_cut_pct}%"
@@ -318,20 +227,20 @@ def _texts_en(w: CapWarning, zone: ZoneInfo) -> dict[str, str]:
     drill = "EXERCISE: " if w.status == "Exercise" else ""
     verb = {"Alert": "issued", "Update": "updated", "Cancel": "lifted"}[w.msg_type]
     headline = f"{drill}{w.city_name_en}: {event.lower()} {verb}"
-    offset = _utc_offset_label(w.sent, zone)
+    offset = utc_offset_label(w.sent, zone)
     if w.msg_type == "Cancel":
         description = (
             f"Air quality in {w.city_name_en} has improved. The {event.lower()} is lifted "
-            f"from {_en_time(w.sent, zone)} ({offset}) and the level {grade} emergency "
+            f"from {en_time(w.sent, zone)} ({offset}) and the level {grade} emergency "
             "response ends."
         )
     else:
         description = (
             f"Heavy air pollution is forecast in {w.city_name_en} from "
-            f"{_en_time(w.onset, zone)} to {_en_time(w.expires, zone)} ({offset}), with "
+            f"{en_time(w.onset, zone)} to {en_time(w.expires, zone)} ({offset}), with "
             f"daily AQI up to about {w.aqi_forecast}; primary pollutant "
             f"{w.primary_pollutant}. The level {grade} ({w.level}) emergency response "
-            f"starts {_en_time(w.effective, zone)}"
+            f"starts {en_time(w.effective, zone)}"
         )
         if w.required_cut_pct is not None:
             description += (
@@ -343,19 +252,6 @@ def _texts_en(w: CapWarning, zone: ZoneInfo) -> dict[str, str]:
     if w.status == "Exercise":
         description = "This is an exercise, not a real warning. " + description
     return {"event": event, "headline": headline, "description": description}
-
-
-def _sub(parent: etree._Element, tag: str, text: str | None = None) -> etree._Element:
-    element = etree.SubElement(parent, f"{{{CAP_NAMESPACE}}}{tag}")
-    if text is not None:
-        element.text = text
-    return element
-
-
-def _value_pair(parent: etree._Element, tag: str, name: str, value: str) -> None:
-    pair = _sub(parent, tag)
-    _sub(pair, "valueName", name)
-    _sub(pair, "value", value)
 
 
 def _parameters(w: CapWarning) -> list[tuple[str, str]]:
@@ -372,40 +268,6 @@ def _parameters(w: CapWarning) -> list[tuple[str, str]]:
     return params
 
 
-def _info(
-    alert: etree._Element, w: CapWarning, zone: ZoneInfo, language: str, texts: dict[str, str]
-) -> None:
-    urgency, severity, certainty, response_types = cap_mapping(w)
-    info = _sub(alert, "info")
-    _sub(info, "language", language)
-    _sub(info, "category", "Env")
-    _sub(info, "category", "Health")
-    _sub(info, "event", texts["event"])
-    for response_type in response_types:
-        _sub(info, "responseType", response_type)
-    _sub(info, "urgency", urgency)
-    _sub(info, "severity", severity)
-    _sub(info, "certainty", certainty)
-    _sub(info, "effective", format_cap_time(w.effective, zone))
-    _sub(info, "onset", format_cap_time(w.onset, zone))
-    _sub(info, "expires", format_cap_time(w.expires, zone))
-    sender_name = w.sender_name_zh if language == "zh-CN" else w.sender_name_en
-    if sender_name:
-        _sub(info, "senderName", sender_name)
-    _sub(info, "headline", texts["headline"])
-    _sub(info, "description", texts["description"])
-    measures = w.measures_zh if language == "zh-CN" else w.measures_en
-    if measures:
-        _sub(info, "instruction", "\n".join(measures))
-    if w.web is not None:
-        _sub(info, "web", w.web)
-    for name, value in _parameters(w):
-        _value_pair(info, "parameter", name, value)
-    area = _sub(info, "area")
-    _sub(area, "areaDesc", w.city_name_zh if language == "zh-CN" else w.city_name_en)
-    _value_pair(area, "geocode", GEOCODE_VALUE_NAME, w.city_code)
-
-
 def render_cap(w: CapWarning, tz: str = "Asia/Shanghai") -> bytes:
     """The CAP 1.2 alert for ``w`` as UTF-8 XML bytes, times in ``tz`` with their offset.
 
@@ -414,26 +276,38 @@ def render_cap(w: CapWarning, tz: str = "Asia/Shanghai") -> bytes:
     """
     check_warning(w)
     zone = ZoneInfo(tz)
-    alert = etree.Element(f"{{{CAP_NAMESPACE}}}alert", nsmap={None: CAP_NAMESPACE})
-    _sub(alert, "identifier", w.identifier)
-    _sub(alert, "sender", w.sender)
-    _sub(alert, "sent", format_cap_time(w.sent, zone))
-    _sub(alert, "status", w.status)
-    _sub(alert, "msgType", w.msg_type)
-    _sub(alert, "scope", w.scope)
-    if w.scope == "Restricted":
-        # CAP requires <restriction> with scope=Restricted.
-        _sub(alert, "restriction", "仅限应急管理部门 / Emergency management offices only")
-    if w.status == "Exercise":
-        _sub(alert, "note", "应急演练，非真实预警 / Exercise, not a real warning")
-    if w.references:
-        _sub(alert, "references", references_text(w.references, zone))
-    _info(alert, w, zone, "zh-CN", _texts_zh(w, zone))
-    _info(alert, w, zone, "en-US", _texts_en(w, zone))
-    return bytes(etree.tostring(alert, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+    alert = alert_element(
+        identifier=w.identifier,
+        sender=w.sender,
+        sent=w.sent,
+        status=w.status,
+        msg_type=w.msg_type,
+        scope=w.scope,
+        references=w.references,
+        zone=zone,
+    )
+    area = CapArea(w.city_code, w.city_name_zh, w.city_name_en)
+    for language, texts, sender_name, measures in (
+        ("zh-CN", _texts_zh(w, zone), w.sender_name_zh, w.measures_zh),
+        ("en-US", _texts_en(w, zone), w.sender_name_en, w.measures_en),
+    ):
+        add_info(
+            alert,
+            language=language,
+            texts=texts,
+            mapping=cap_mapping(w),
+            window=(w.effective, w.onset, w.expires),
+            zone=zone,
+            sender_name=sender_name,
+            instructions=measures,
+            web=w.web,
+            parameters=_parameters(w),
+            areas=(area,),
+        )
+    return to_bytes(alert)
 
 
-def is_active(w: CapWarning, now: datetime) -> bool:
+def is_active(w: CapWarning | RegionalCapAlert, now: datetime) -> bool:
     """Whether ``w`` belongs in the Atom index at ``now``: not a lift and not yet expired."""
     return w.msg_type != "Cancel" and w.expires > now
 
@@ -456,11 +330,18 @@ class AtomEntry:
     author: str
 
     @classmethod
-    def from_warning(cls, w: CapWarning, cap_url: str, tz: str = "Asia/Shanghai") -> AtomEntry:
-        """The entry for the CAP message ``w``, titled and summarised in both languages."""
-        check_warning(w)
+    def from_warning(
+        cls, w: CapWarning | RegionalCapAlert, cap_url: str, tz: str = "Asia/Shanghai"
+    ) -> AtomEntry:
+        """The entry for the CAP message ``w`` (a city's or a regional one), titled and
+        summarised in both languages."""
         zone = ZoneInfo(tz)
-        zh, en = _texts_zh(w, zone), _texts_en(w, zone)
+        if isinstance(w, RegionalCapAlert):
+            check_regional_alert(w)
+            zh, en = regional_texts(w, zone)
+        else:
+            check_warning(w)
+            zh, en = _texts_zh(w, zone), _texts_en(w, zone)
         return cls(
             identifier=w.identifier,
             sender=w.sender,

@@ -24,6 +24,13 @@ class EventType(StrEnum):
     WARNING_UPDATED = "warning.updated"
     WARNING_LIFTED = "warning.lifted"
     WARNING_ACKNOWLEDGED = "warning.acknowledged"
+    #: A regional warning changed (data: the regional warning, `docs/events.schema.json`).
+    REGIONAL_PROPOSED = "regional.proposed"
+    REGIONAL_ISSUED = "regional.issued"
+    REGIONAL_UPDATED = "regional.updated"
+    REGIONAL_LIFTED = "regional.lifted"
+    #: Members lag past the grace (to the coordinator's endpoints).
+    REGIONAL_LAGGING = "regional.lagging"
     FORECAST_PUBLISHED = "forecast.published"
     ENDPOINT_DISABLED = "endpoint.disabled"
     #: A test event an endpoint's owner asks for (``POST /v1/subscriptions/{id}/ping``); it

@@ -2,17 +2,82 @@
 
 from __future__ import annotations
 
-import typer
+from pathlib import Path
+from typing import Any
 
+import typer
+from sqlalchemy.exc import OperationalError, ProgrammingError
+from typer.core import TyperGroup
+
+from app import __version__
 from app.config import get_settings
-from app.console import console
+from app.console import console, fail
+
+
+def schema_problem() -> str | None:
+    """One line saying to run `hazewarn db upgrade` when the configured database is not at
+    the package's head revision; None when it is (or cannot be read at all)."""
+    from app import migrate
+    from app.database import get_engine
+
+    url = get_settings().database_url
+    try:
+        current = migrate.current_revision(get_engine())
+    except Exception:  # unreachable database: not a schema problem, let the error stand
+        return None
+    head = migrate.head_revision()
+    if current == head:
+        return None
+    where = f"the database at {_safe_url(url)}"
+    if current is None:
+        return f"{where} has no hazewarn schema yet: run `hazewarn db upgrade`"
+    return (
+        f"{where} is at revision {current}, this hazewarn needs {head}: run `hazewarn db upgrade`"
+    )
+
+
+class HazewarnGroup(TyperGroup):
+    """The root group: a command that meets a missing table or column says to migrate
+    (one line, exit 2) instead of printing SQLAlchemy's traceback."""
+
+    def invoke(self, ctx: Any) -> Any:  # click.Context (typer may bundle its own click)
+        try:
+            return super().invoke(ctx)
+        except (OperationalError, ProgrammingError):
+            problem = schema_problem()
+            if problem is None:
+                raise
+            fail(problem)
+
 
 cli = typer.Typer(
     name="hazewarn",
+    cls=HazewarnGroup,
     help="Heavy-pollution early warning: forecasts, warnings, contingency actions.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"hazewarn {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@cli.callback()
+def root(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version"
+    ),
+) -> None:
+    """Heavy-pollution early warning: forecasts, warnings, contingency actions."""
+    from app.logs import configure_logging
+
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+
+
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 
@@ -37,6 +102,23 @@ def db_upgrade(revision: str = typer.Argument("head", help="Alembic revision")) 
         console.print(f"city registry synced: {cities.total} cities, {cities.inserted} added")
 
 
+@db_cli.command("backup")
+def db_backup(
+    target: Path = typer.Argument(..., help="File to write the copy to (replaced if present)"),
+) -> None:
+    """Copy a SQLite database while the service runs (SQLite's online backup API).
+    PostgreSQL: use pg_dump (docs/operations.md)."""
+    from app.database import sqlite_backup
+
+    url = get_settings().database_url
+    if not url.startswith("sqlite"):
+        fail("db backup copies SQLite files; use pg_dump -Fc for PostgreSQL (docs/operations.md)")
+    if target.is_dir() or not target.parent.is_dir():
+        fail(f"{target}: give a file in an existing folder")
+    sqlite_backup(url, target)
+    console.print(f"database at [bold]{_safe_url(url)}[/] copied to {target}")
+
+
 @cli.command()
 def serve(
     host: str = typer.Option(None, help="Address to bind (default from HAZEWARN_HOST)"),
@@ -53,6 +135,9 @@ def serve(
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        # Our handler (app.logs) formats uvicorn's records; its access log is ours.
+        log_config=None,
+        access_log=False,
     )
 
 
@@ -102,6 +187,9 @@ cli.command("backtest", cls=MultiValueCommand)(backtest_command)
 from app.scheduler import scheduler_command  # noqa: E402
 
 cli.command("scheduler")(scheduler_command)
+from app.health.cli import health_cli  # noqa: E402
+
+cli.add_typer(health_cli, name="health")
 from app.demo import demo_command  # noqa: E402
 
 cli.command("demo")(demo_command)

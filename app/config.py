@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -89,12 +91,89 @@ class Settings(BaseSettings):
     scheduler_verify_time: str = Field(
         default="01:30",
         pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
-        description="Daily `verify` job time, HH:MM UTC.",
+        description="Daily `verify` job time, HH:MM in the scheduler's zone (default UTC).",
     )
     scheduler_unack_check_minutes: float = Field(
         default=15, gt=0, description="How often unacknowledged warnings are flagged."
     )
+    scheduler_timezone: str = Field(
+        default="UTC",
+        description="IANA zone the scheduler's clock times (verify, monthly ranking) are read "
+        "in; jobs fire at that local time across daylight-saving changes.",
+    )
+    scheduler_ranking_time: str = Field(
+        default="02:30",
+        pattern=r"^([01]\d|2[0-3]):[0-5]\d$",
+        description="Monthly ranking job: HH:MM on the 1st of each month (scheduler zone), "
+        "for the month before.",
+    )
+    rankings_dir: Path = Field(
+        default=Path("var/rankings"),
+        description="Folder the monthly ranking job writes YYYY-MM.json into.",
+    )
+    scheduler_job_retries: int = Field(
+        default=3, ge=0, description="A failed scheduled job is tried again this many times."
+    )
+    scheduler_retry_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="First retry delay of a failed job; each further retry waits twice as long.",
+    )
+    scheduler_metrics_port: int | None = Field(
+        default=None,
+        description="Serve the scheduler process's Prometheus metrics (job runs, failures) on "
+        "this port (unset: not served).",
+    )
+    # --- health, logs (docs/operations.md) ---
+    heartbeat_seconds: float = Field(
+        default=15, gt=0, description="How often the scheduler and dispatchers record a heartbeat."
+    )
+    heartbeat_stale_seconds: float = Field(
+        default=90,
+        gt=0,
+        description="A scheduler or dispatcher whose last heartbeat is older counts as down.",
+    )
+    health_forecast_stale_hours: float = Field(
+        default=30,
+        gt=0,
+        description="/health/ready fails when the latest forecast run is older than this.",
+    )
+    health_outbox_stale_seconds: float = Field(
+        default=600,
+        gt=0,
+        description="/health/ready fails when a webhook delivery has been due this long.",
+    )
+    health_required: str = Field(
+        default="database,model,forecast,outbox,scheduler,dispatcher",
+        pattern=r"^\s*((database|model|forecast|outbox|scheduler|dispatcher)\s*(,\s*|$))*$",
+        description="Checks /health/ready needs to pass (comma-separated); the others are "
+        "reported but do not fail readiness.",
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto",
+        description="Log lines: JSON, human-readable console, or auto (console when stderr is "
+        "a terminal, else JSON).",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level logged."
+    )
+    access_log: bool = Field(
+        default=True, description="Log one line per HTTP request (with its request id)."
+    )
     sql_echo: bool = Field(default=False, description="Log every SQL statement (debugging).")
+
+    @field_validator("scheduler_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
+        return value
+
+    @property
+    def health_required_checks(self) -> frozenset[str]:
+        return frozenset(name.strip() for name in self.health_required.split(",") if name.strip())
 
 
 @lru_cache

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import MetaData, create_engine, event
@@ -82,6 +83,29 @@ def update_changed(row: object, values: dict[str, Any]) -> bool:
             setattr(row, name, value)
             changed = True
     return changed
+
+
+def sqlite_backup(url: str, target: Path) -> None:
+    """Copy the SQLite database at ``url`` into ``target`` with SQLite's online backup API:
+    a consistent snapshot while other connections keep reading and writing. ``target`` is
+    written beside itself first and renamed, so a failed backup never leaves half a file."""
+    import sqlite3
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        raise ValueError("online backup is for SQLite files; use pg_dump for PostgreSQL")
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    source = sqlite3.connect(str(parsed.database))
+    copy = sqlite3.connect(str(partial))
+    try:
+        source.backup(copy, pages=1024)  # in steps, so writers are not held up for long
+    finally:
+        copy.close()
+        source.close()
+    partial.replace(target)
 
 
 def reset_caches() -> None:

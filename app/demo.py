@@ -237,8 +237,8 @@ def setup_demo(
     from app.stations.models import Station
     from app.stations.service import import_station_list, sync_extra_stations
     from app.timestamps import utcnow
+    from app.warnings.evaluation import register_run_hook
     from app.warnings.models import CityWarning
-    from app.warnings.service import register_run_hook
     from contingency_plans.loader import PLANS_DIR, plan_files
 
     started = time.perf_counter()

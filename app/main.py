@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import Depends, FastAPI
 
+from app import __version__
 from app.auth.views import router as auth_router
 from app.cities.views import router as cities_router
 from app.config import get_settings
@@ -11,6 +12,8 @@ from app.dashboard.views import router as dashboard_router
 from app.errors import install_problem_handlers
 from app.forecast_runs.views import router as forecast_runs_router
 from app.health.views import router as health_router
+from app.logs import ensure_logging
+from app.metrics import RequestMiddleware
 from app.observations.views import router as observations_router
 from app.openapi import install_openapi
 from app.outbox.views import router as outbox_router
@@ -19,18 +22,23 @@ from app.request_limits import BodyLimitMiddleware, check_integer_ranges
 from app.security_headers import SecurityHeadersMiddleware
 from app.stations.views import router as stations_router
 from app.subscriptions.views import router as subscriptions_router
+from app.warnings.evaluation import register_run_hook
 from app.warnings.views import router as warnings_router
 
 
 def create_app() -> FastAPI:
+    ensure_logging()
     app = FastAPI(
         title="hazewarn",
-        version="0.1.0",
+        version=__version__,
         description="Heavy-pollution early warning: forecasts, warnings, actions, webhooks, CAP.",
         # Integers beyond 64 bits get a 422 problem, on every route (app.request_limits).
         dependencies=[Depends(check_integer_ranges)],
     )
     install_problem_handlers(app)
+    # Every forecast run stored in this process is evaluated for warnings (idempotent).
+    register_run_hook()
+    app.add_middleware(RequestMiddleware)
     install_openapi(app)
     # Larger bodies get a 413 problem before any endpoint reads them.
     app.add_middleware(BodyLimitMiddleware, max_bytes=get_settings().max_body_bytes)

@@ -4,6 +4,7 @@ from app.auth.models import ApiKey  # noqa: F401
 from app.cities.models import City
 from app.database import Base
 from app.forecast_runs.models import ForecastRun  # noqa: F401
+from app.health.models import Heartbeat  # noqa: F401
 from app.observations.models import Observation
 from app.outbox.models import Delivery, DeliveryAttempt, OutboxEvent  # noqa: F401
 from app.plans.models import PlanVersion  # noqa: F401

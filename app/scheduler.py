@@ -23,22 +23,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
+import json
 import logging
 import shutil
 import signal
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import typer
 from sqlalchemy.orm import Session
+from structlog.contextvars import bind_contextvars, unbind_contextvars
 
 from app.config import Settings, get_settings
 from app.database import session_scope
+from app.scheduling import STOPPING, ServiceClockTrigger, call_with_retries
 from app.timestamps import utcnow
 
 log = logging.getLogger("hazewarn.scheduler")
@@ -200,7 +204,7 @@ def process_grid_inbox(
     from forecasting.runs import model_max_lead
 
     # Importing the warnings service registers its after-run hook (warnings evaluation).
-    importlib.import_module("app.warnings.service")
+    importlib.import_module("app.warnings.evaluation")
     candidates = inbox_candidates(inbox, now, settle_seconds)
     if not candidates:
         return []
@@ -296,11 +300,11 @@ def flag_unacknowledged(
     """Warnings in force whose city office has not acknowledged them ``grace`` after their
     last announced change (default ``HAZEWARN_ACK_GRACE_MINUTES``): ``(id, city, level)``.
 
-    The list is the warnings service's (`app.warnings.service.list_unacknowledged`), the
+    The list is the warnings service's (`app.warnings.queries.list_unacknowledged`), the
     same the dashboard flags through ``/v1/warnings/unacknowledged``; this job writes each
     one to the scheduler's log at WARNING level for operators who watch logs, not pages.
     """
-    from app.warnings.service import list_unacknowledged
+    from app.warnings.queries import list_unacknowledged
 
     if grace is None:
         grace = timedelta(minutes=get_settings().ack_grace_minutes)
@@ -366,52 +370,186 @@ class DispatcherThread(threading.Thread):
         self.join(timeout)
 
 
+# --------------------------------------------------------------------------- monthly ranking
+
+
+def previous_month(now: datetime, zone: str = "UTC") -> date:
+    """The first day of the calendar month before ``now``'s month in ``zone``."""
+    local = now.astimezone(ZoneInfo(zone)).date()
+    return (local.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def write_monthly_ranking(
+    now: datetime,
+    *,
+    folder: Path,
+    zone: str = "UTC",
+    sessions: SessionFactory = session_scope,
+) -> Path:
+    """Rank the cities by average daily AQI over the month before ``now`` (in ``zone``) and
+    write ``folder/YYYY-MM.json`` (replaced whole, never half-written): the published
+    figure `GET /v1/rankings/monthly` also computes on request."""
+    from app.warnings.rankings import monthly_ranking
+
+    month = previous_month(now, zone)
+    with sessions() as session:
+        ranked = monthly_ranking(session, month)
+    body = {
+        "month": f"{month:%Y-%m}",
+        "computed_at": now.isoformat(),
+        "cities": [{"rank": rank, **asdict(item)} for rank, item in enumerate(ranked, 1)],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{month:%Y-%m}.json"
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+    partial.replace(target)
+    log.info("monthly ranking %s: %d cities ranked -> %s", body["month"], len(ranked), target)
+    return target
+
+
+# --------------------------------------------------------------------------- heartbeat
+
+#: This process's heartbeat identity and start time.
+_INSTANCE: dict[str, Any] = {}
+
+
+def record_scheduler_heartbeat(now: datetime, *, sessions: SessionFactory = session_scope) -> None:
+    """Record that this scheduler process is alive (see `app.health`)."""
+    from app.health.service import instance_name, record_heartbeat
+
+    if not _INSTANCE:
+        _INSTANCE.update(name=instance_name(), started=now)
+    with sessions() as session:
+        record_heartbeat(session, "scheduler", _INSTANCE["name"], now, _INSTANCE["started"])
+
+
+# --------------------------------------------------------------------------- the jobs
+
+
+def _grid_inbox() -> None:
+    settings = get_settings()
+    process_grid_inbox(
+        utcnow(),
+        inbox=settings.grid_inbox,
+        model_path=settings.model_path,
+        settle_seconds=settings.grid_settle_seconds,
+    )
+
+
+def _monthly_ranking() -> None:
+    settings = get_settings()
+    write_monthly_ranking(utcnow(), folder=settings.rankings_dir, zone=settings.scheduler_timezone)
+
+
+#: The scheduled jobs by id: each reads the service clock and its settings when it runs.
+JOBS: dict[str, Callable[[], Any]] = {
+    "grid_inbox": _grid_inbox,
+    "verify": lambda: verify_recent_runs(utcnow()),
+    "unacknowledged": lambda: flag_unacknowledged(utcnow()),
+    "monthly_ranking": _monthly_ranking,
+    "heartbeat": lambda: record_scheduler_heartbeat(utcnow()),
+}
+
+
+def run_job(job_id: str) -> None:
+    """What the scheduler calls (stored by reference in the job store): the job with
+    retries and backoff (`app.scheduling.call_with_retries`); the heartbeat is not retried,
+    its next beat is seconds away."""
+    settings = get_settings()
+    retries = 0 if job_id == "heartbeat" else settings.scheduler_job_retries
+    bind_contextvars(job=job_id)
+    try:
+        call_with_retries(
+            job_id,
+            JOBS[job_id],
+            retries=retries,
+            first_delay=settings.scheduler_retry_seconds,
+        )
+    finally:
+        unbind_contextvars("job")
+
+
 # --------------------------------------------------------------------------- the process
 
 
-def _verify_hour_minute(settings: Settings) -> tuple[int, int]:
-    hour, minute = settings.scheduler_verify_time.split(":")
+def _hour_minute(value: str) -> tuple[int, int]:
+    hour, minute = value.split(":")
     return int(hour), int(minute)
 
 
-def build_scheduler(settings: Settings | None = None) -> Any:
-    """A `BlockingScheduler` with the jobs above, in UTC; not started."""
+def build_scheduler(settings: Settings | None = None, *, background: bool = False) -> Any:
+    """A scheduler with the jobs above, not started.
+
+    Jobs are kept in the database (APScheduler's ``SQLAlchemyJobStore``, table
+    ``apscheduler_jobs``): a restart resumes their next run times, and a run missed while
+    the process was down runs once on start (``coalesce``) if it is under an hour late.
+    Clock times (verify, monthly ranking) are in ``HAZEWARN_SCHEDULER_TIMEZONE`` on the
+    service clock. ``background``: a `BackgroundScheduler` (tests), else blocking.
+    """
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.schedulers.blocking import BlockingScheduler
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
 
     settings = settings or get_settings()
-    scheduler = BlockingScheduler(
-        timezone=UTC,
-        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 300},
+    zone = ZoneInfo(settings.scheduler_timezone)
+    engine_options = (
+        {"connect_args": {"check_same_thread": False}}
+        if settings.database_url.startswith("sqlite")
+        else {"pool_pre_ping": True}
     )
-    scheduler.add_job(
-        lambda: process_grid_inbox(
-            utcnow(),
-            inbox=settings.grid_inbox,
-            model_path=settings.model_path,
-            settle_seconds=settings.grid_settle_seconds,
-        ),
-        "interval",
-        seconds=settings.grid_inbox_poll_seconds,
-        id="grid_inbox",
-        name="forecast runs for new grid files",
-        next_run_time=utcnow(),  # look at the inbox at once on start
+    store = SQLAlchemyJobStore(url=settings.database_url, engine_options=engine_options)
+    kind = BackgroundScheduler if background else BlockingScheduler
+    scheduler = kind(
+        timezone=zone,
+        jobstores={"default": store},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
     )
-    hour, minute = _verify_hour_minute(settings)
-    scheduler.add_job(
-        lambda: verify_recent_runs(utcnow()),
-        "cron",
-        hour=hour,
-        minute=minute,
-        id="verify",
-        name="verify forecast runs",
+    now = datetime.now(zone)
+
+    def add(job_id: str, name: str, trigger: Any, **options: Any) -> None:
+        scheduler.add_job(
+            "app.scheduler:run_job",
+            trigger,
+            args=[job_id],
+            id=job_id,
+            name=name,
+            replace_existing=True,
+            **options,
+        )
+
+    add(
+        "grid_inbox",
+        "forecast runs for new grid files",
+        IntervalTrigger(seconds=settings.grid_inbox_poll_seconds, timezone=zone),
+        next_run_time=now,  # look at the inbox at once on start
     )
-    scheduler.add_job(
-        lambda: flag_unacknowledged(utcnow()),
-        "interval",
-        minutes=settings.scheduler_unack_check_minutes,
-        id="unacknowledged",
-        name="flag unacknowledged warnings",
-        next_run_time=utcnow(),
+    hour, minute = _hour_minute(settings.scheduler_verify_time)
+    add(
+        "verify",
+        "verify forecast runs",
+        ServiceClockTrigger(CronTrigger(hour=hour, minute=minute, timezone=zone)),
+    )
+    add(
+        "unacknowledged",
+        "flag unacknowledged warnings",
+        IntervalTrigger(minutes=settings.scheduler_unack_check_minutes, timezone=zone),
+        next_run_time=now,
+    )
+    hour, minute = _hour_minute(settings.scheduler_ranking_time)
+    add(
+        "monthly_ranking",
+        "rank the cities for the month before",
+        ServiceClockTrigger(CronTrigger(day=1, hour=hour, minute=minute, timezone=zone)),
+    )
+    add(
+        "heartbeat",
+        "record the scheduler's heartbeat",
+        IntervalTrigger(seconds=settings.heartbeat_seconds, timezone=zone),
+        next_run_time=now,
+        misfire_grace_time=None,
     )
     return scheduler
 
@@ -428,9 +566,11 @@ def run_scheduler(settings: Settings | None = None, scheduler: Any = None) -> No
     if settings.scheduler_runs_dispatcher:
         dispatcher = DispatcherThread()
         dispatcher.start()
+    STOPPING.clear()
 
     def stop(signum: int, _frame: Any) -> None:
         log.info("signal %d: stopping the scheduler", signum)
+        STOPPING.set()
         scheduler.shutdown(wait=False)
 
     signal.signal(signal.SIGTERM, stop)
@@ -449,9 +589,15 @@ def scheduler_command(
     once: bool = typer.Option(
         False, "--once", help="Run every job once now (no dispatcher) and exit"
     ),
+    metrics_port: int = typer.Option(
+        None,
+        help="Serve this process's Prometheus metrics on PORT (default "
+        "HAZEWARN_SCHEDULER_METRICS_PORT; unset: not served)",
+    ),
 ) -> None:
     """Run the periodic jobs: grid inbox → forecast runs, daily verify, unacknowledged
-    warnings, and (HAZEWARN_SCHEDULER_RUNS_DISPATCHER, default true) the webhook dispatcher.
+    warnings, monthly ranking, heartbeat, and (HAZEWARN_SCHEDULER_RUNS_DISPATCHER, default
+    true) the webhook dispatcher. Jobs persist in the database; failed jobs are retried.
 
     Run exactly one scheduler per database; never inside the web workers.
     """
@@ -459,7 +605,6 @@ def scheduler_command(
 
     from app.console import console
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
     if once:
         settings.grid_inbox.mkdir(parents=True, exist_ok=True)
@@ -478,9 +623,15 @@ def scheduler_command(
         verify_recent_runs(now)
         overdue = flag_unacknowledged(now)
         console.print(f"unacknowledged warnings: {len(overdue)}")
+        record_scheduler_heartbeat(now)
         return
     # APScheduler logs every job start and end at INFO; the jobs log what they did.
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    port = metrics_port or settings.scheduler_metrics_port
+    if port:
+        from prometheus_client import start_http_server
+
+        start_http_server(port, addr="0.0.0.0")  # scraped from other hosts
     scheduler = build_scheduler(settings)
     console.print(f"[bold]hazewarn scheduler[/] watching {settings.grid_inbox.resolve()}")
     for job in scheduler.get_jobs():

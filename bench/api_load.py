@@ -179,11 +179,15 @@ def episode(
     from sqlalchemy import select
 
     from alerts.levels import Level
-    from app.warnings import service
+    from app.warnings import (
+        actors,
+        evaluation,
+        service,
+    )
     from app.warnings.models import CityWarning
 
     zone = ZoneInfo("Asia/Shanghai")
-    officer = service.Actor("duty officer Wang", None, "duty_officer")
+    officer = actors.Actor("duty officer Wang", None, "duty_officer")
     first_day = issued.astimezone(zone).date() + timedelta(days=2)
     heavy = rng.sample(codes, k=min(len(codes), 30))
     days = {
@@ -195,7 +199,7 @@ def episode(
         for code in codes
     }
     run_id = store_run(session, issued, days)
-    outcome = service.evaluate_run(session, run_id, issued + timedelta(minutes=20))
+    outcome = evaluation.evaluate_run(session, run_id, issued + timedelta(minutes=20))
     touched = [w for city in outcome.cities for w in city.warning_ids]
     warnings = list(session.scalars(select(CityWarning).where(CityWarning.id.in_(touched))))
     proposals = [w for w in warnings if w.state == "proposed"]
@@ -212,7 +216,7 @@ def episode(
                 session, warning.id, officer, later, Level(higher), "stagnant air, worse than run"
             )
         if n % 3 != 2:
-            office = service.Actor(f"{warning.city_code} emergency office", None, "city_office")
+            office = actors.Actor(f"{warning.city_code} emergency office", None, "city_office")
             service.acknowledge(session, warning.id, office, later + timedelta(minutes=30))
     session.flush()
     return [w.id for w in announced]
@@ -228,13 +232,17 @@ def seed(folder: Path, history: int) -> Seeded:
     from app.outbox.models import OutboxEvent
     from app.plans.service import load_plan_files
     from app.timestamps import utcnow
-    from app.warnings import service
+    from app.warnings import (
+        actors,
+        queries,
+        service,
+    )
     from app.warnings.models import CityWarning, WarningEvent
 
     started = time.perf_counter()
     rng = random.Random(20161216)
     now = utcnow()
-    officer = service.Actor("duty officer Li", None, "duty_officer")
+    officer = actors.Actor("duty officer Li", None, "duty_officer")
     files, derived = plan_files(folder)
     with session_scope() as session:
         sync_registry(session)
@@ -263,7 +271,7 @@ def seed(folder: Path, history: int) -> Seeded:
         )
         active_levels = session.execute(
             select(CityWarning.level, func.count())
-            .where(CityWarning.state.in_(service.ACTIVE_STATE_VALUES))
+            .where(CityWarning.state.in_(queries.ACTIVE_STATE_VALUES))
             .group_by(CityWarning.level)
         ).all()
         return Seeded(
@@ -271,7 +279,7 @@ def seed(folder: Path, history: int) -> Seeded:
             plans=len(files),
             derived_plans=derived,
             runs=history + 1,
-            active=sum(by_state.get(s, 0) for s in service.ACTIVE_STATE_VALUES),
+            active=sum(by_state.get(s, 0) for s in queries.ACTIVE_STATE_VALUES),
             pending=by_state.get("proposed", 0),
             lifted=by_state.get("lifted", 0),
             warnings=sum(by_state.values()),
@@ -772,14 +780,14 @@ def reading(results: list[DatabaseResult]) -> list[str]:
         out += [
             f"The Atom index runs {feed_sql} SQL statements for its {active} entries: for "
             "each entry `publishing.cap_warning` loads the warning's plan version row "
-            "(`service.warning_plan` → `plan_version_row`, the whole row with its ~21 KB "
+            "(`queries.warning_plan` → `plan_version_row`, the whole row with its ~21 KB "
             "JSON `content`, decoded every time, although `plan_of` then finds the validated "
             "plan in its cache by city and version) and its episode (`session.get(Episode)`, "
             "for `regional_warning_id` only), then computes the plan's actions "
             "(`actions_for`). Profiled (py-spy under load, pyinstrument in-process), loading "
             "and decoding the plan rows was about half of the endpoint's time. An A/B run "
             "with the same data (2026-11-25, wrk, 32 connections, 8 s windows, two rounds), "
-            "taking the plan from `service._PLANS` by (city, plan version) before querying: "
+            "taking the plan from `inputs.PLAN_CACHE` by (city, plan version) before querying: "
             "SQLite 27 → 47–48 req/s and 32–40 → 20 ms CPU per request; PostgreSQL 23 → "
             "35–41 req/s and 38–42 → 23–26 ms CPU per request; in-process 20 → 14 ms "
             "(SQLite) and 34 → 21 ms (PostgreSQL); 29 statements instead of 57. Loading the "

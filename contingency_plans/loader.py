@@ -1,8 +1,11 @@
 """Read plan and region files, validate them, and name their versions.
 
-Only the files handed in are read. Every problem is reported with the file, the path of
-the value inside it (``levels.orange.measures[2].department``) and, where the YAML tells
-us, its line number; a broken file never yields a half-valid plan.
+Only the files handed in are read, and the templates a plan ``extends`` (in the
+``templates/`` folder beside it, see :mod:`contingency_plans.templates`). Every problem is
+reported with the file, the path of the value inside it
+(``levels.orange.measures[2].department``) and, where the YAML tells us, its line number; a
+problem of a merged plan names the file (plan or template) that wrote the value. A broken
+file never yields a half-valid plan.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +26,15 @@ from contingency_plans.schema import (
     validate_plan_data,
     validate_region_data,
 )
+from contingency_plans.templates import EXTENDS_KEY, TEMPLATES_DIRNAME, resolve_extends
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 PLANS_DIR = PACKAGE_DIR / "plans"
 """The shipped city plans, one YAML file per city."""
 REGIONS_DIR = PACKAGE_DIR / "regions"
 """The shipped regional groupings."""
+TEMPLATES_DIR = PLANS_DIR / TEMPLATES_DIRNAME
+"""The shipped province templates that city plans ``extend``."""
 
 
 @dataclass(frozen=True)
@@ -139,10 +146,52 @@ def _parse_text(
 
 
 def _plan_from(
-    data: Any, lines: dict[tuple[str | int, ...], int], name: str
+    data: Any, lines: dict[tuple[str | int, ...], int], name: str, templates: Path
 ) -> tuple[Plan | None, list[Problem]]:
+    if isinstance(data, dict) and EXTENDS_KEY in data:
+        return _extended_plan_from(data, lines, name, templates)
     plan, errors = validate_plan_data(data)
     return plan, _located(errors, lines, name)
+
+
+def _read_for_templates(
+    source: Path,
+) -> tuple[Any, dict[tuple[str | int, ...], int], list[tuple[str, str, str, int | None]]]:
+    name = str(source)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        return None, {}, [(name, "", f"cannot read file: {exc}", None)]
+    data, lines, problems = _parse_template_text(text, name)
+    return data, lines, [(p.file, p.path, p.message, p.line) for p in problems]
+
+
+@lru_cache(maxsize=32)
+def _parse_template_text(
+    text: str, name: str
+) -> tuple[Any, dict[tuple[str | int, ...], int], list[Problem]]:
+    # Every plan of a province reads the same templates: parse each text once. Keyed on
+    # the text itself, so an edited template is parsed again; merging never mutates it.
+    return _parse_text(text, name)
+
+
+def _extended_plan_from(
+    data: dict[str, Any], lines: dict[tuple[str | int, ...], int], name: str, templates: Path
+) -> tuple[Plan | None, list[Problem]]:
+    """A plan that extends a template: merged, then validated exactly like a full plan."""
+    merged, origin, merge_problems = resolve_extends(
+        data, lines, name, templates, _read_for_templates
+    )
+    if merged is None:
+        return None, [Problem(f, path, message, line) for f, path, message, line in merge_problems]
+    plan, errors = validate_plan_data(merged)
+    problems = []
+    for path, message in errors:
+        where = origin.at(_split_path(path))
+        problems.append(Problem(where.file, path, message, where.line))
+    # The plan's own file first, then each template, each in line order.
+    problems.sort(key=lambda p: (p.file != name, p.file, p.line if p.line is not None else 0))
+    return plan, problems
 
 
 def _region_from(
@@ -160,12 +209,19 @@ def _located(
     return sorted(problems, key=lambda p: p.line if p.line is not None else 0)
 
 
-def parse_plan_text(text: str, name: str = "<text>") -> Plan:
-    """Validate plan YAML given as text; raises :class:`PlanError` listing every problem."""
+def _templates_beside(source: Path) -> Path:
+    return source.parent / TEMPLATES_DIRNAME
+
+
+def parse_plan_text(text: str, name: str = "<text>", templates: Path = TEMPLATES_DIR) -> Plan:
+    """Validate plan YAML given as text; raises :class:`PlanError` listing every problem.
+
+    A plan that ``extends`` a template finds it in ``templates`` (default: the shipped ones).
+    """
     data, lines, problems = _parse_text(text, name)
     if problems:
         raise PlanError(problems)
-    plan, problems = _plan_from(data, lines, name)
+    plan, problems = _plan_from(data, lines, name, templates)
     if plan is None:
         raise PlanError(problems)
     return plan
@@ -177,15 +233,22 @@ def load_plan(path: str | Path) -> Plan:
     data, lines, problems = _read(source)
     if problems:
         raise PlanError(problems)
-    plan, problems = _plan_from(data, lines, str(source))
+    plan, problems = _plan_from(data, lines, str(source), _templates_beside(source))
     if plan is None:
         raise PlanError(problems)
     return plan
 
 
-def load_region(path: str | Path) -> Region:
-    """Read and validate one region file; raises :class:`PlanError` listing every problem."""
-    source = Path(path)
+def load_region(path_or_id: str | Path, directory: str | Path = REGIONS_DIR) -> Region:
+    """Read and validate one region, given its file or its id (``jjj-2+26``: the file of
+    that id in ``directory``); raises :class:`PlanError` listing every problem, or
+    KeyError for an unknown id."""
+    source = Path(path_or_id)
+    if isinstance(path_or_id, str) and not source.suffix:
+        regions = load_regions(directory)
+        if path_or_id not in regions:
+            raise KeyError(f"unknown region {path_or_id!r}; known: {', '.join(sorted(regions))}")
+        return regions[path_or_id]
     data, lines, problems = _read(source)
     if problems:
         raise PlanError(problems)
@@ -205,7 +268,7 @@ def load_file(path: str | Path) -> Plan | Region:
     if "region" in data:
         parsed, problems = _region_from(data, lines, str(source))
     else:
-        parsed, problems = _plan_from(data, lines, str(source))
+        parsed, problems = _plan_from(data, lines, str(source), _templates_beside(source))
     if parsed is None:
         raise PlanError(problems)
     return parsed
@@ -261,9 +324,10 @@ def check_files(paths: Iterable[str | Path]) -> tuple[list[Problem], list[Plan |
             item, found = _region_from(data, lines, name)
             key, where = (f"region {item.region.id}", "region.id") if item else ("", "")
         else:
-            item, found = _plan_from(data, lines, name)
+            item, found = _plan_from(data, lines, name, _templates_beside(source))
             key, where = (f"city {item.code}", "city.code") if item else ("", "")
-        problems.extend(found)
+        # A template's problem is found again through every plan extending it: say it once.
+        problems.extend(problem for problem in found if problem not in problems)
         if item is None:
             continue
         if key in owners:

@@ -25,6 +25,7 @@ points at a real lower measure, ...). :func:`validate_plan_data` runs both and r
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Iterator
 from datetime import date
@@ -715,6 +716,47 @@ class RegionInfo(StrictModel):
     name_en: str = Field(min_length=1)
 
 
+DEFAULT_MIN_CITIES = 3
+"""Members that must be forecast at a level for a regional proposal when the region file
+gives neither ``min_cities`` nor ``min_share`` (a setting: the facts give no number)."""
+
+
+class RegionalCriteria(StrictModel):
+    """When the region proposes a regional warning, and how it is run (``criteria:``).
+
+    A regional warning at a level is proposed when at least ``min_cities`` members, or at
+    least the share ``min_share`` of them (either suffices when both are given), are
+    forecast at or above that level on the same local day within the next ``window_days``
+    days (today included). Every number is a setting with a documented default: the
+    numeric regional triggers are UNCONFIRMED in the facts (standards.md §4).
+    """
+
+    min_cities: int | None = Field(default=None, ge=1, description="default 3")
+    min_share: float | None = Field(default=None, gt=0, le=1, description="share 0..1")
+    window_days: int = Field(default=3, ge=1, le=10)
+    lead_hours: float = Field(default=24, ge=0, le=168)
+    levels: list[Level] = Field(default_factory=lambda: list(LEVELS[1:]), min_length=1)
+    lifted_by: Literal["regional_issuer"] = Field(
+        default="regional_issuer", description="only the regional coordinator lifts"
+    )
+    compliance_grace_hours: float = Field(default=2, ge=0, le=72)
+    approve_within_hours: float = Field(default=6, gt=0, le=72)
+
+    @model_validator(mode="after")
+    def _default_count(self) -> RegionalCriteria:
+        # Neither threshold given: the documented default count applies.
+        if self.min_cities is None and self.min_share is None:
+            self.min_cities = DEFAULT_MIN_CITIES
+        return self
+
+    def required_count(self, members: int) -> int:
+        """How many of ``members`` cities suffice (the smaller threshold when both apply)."""
+        counts = [] if self.min_cities is None else [self.min_cities]
+        if self.min_share is not None:
+            counts.append(max(1, math.ceil(self.min_share * members - 1e-9)))
+        return min(counts)
+
+
 class Region(StrictModel):
     """A regional grouping: the regional warning level is a floor for every member city."""
 
@@ -726,9 +768,7 @@ class Region(StrictModel):
         default="regional_level_is_floor",
         description="effective city level = max(city level, regional level)",
     )
-    regional_issuer_lifts: bool = Field(
-        default=True, description="a regionally triggered warning ends only on the regional notice"
-    )
+    criteria: RegionalCriteria = Field(default_factory=RegionalCriteria)
     issuers: RegionIssuers = Field(default_factory=RegionIssuers)
     source_note: str = Field(min_length=1)
     notes: list[str] = Field(default_factory=list)
@@ -744,6 +784,15 @@ class Region(StrictModel):
             )
         return self
 
+    @property
+    def id(self) -> str:
+        return self.region.id
+
+    @property
+    def member_codes(self) -> tuple[str, ...]:
+        """The members' codes, in file order."""
+        return tuple(member.code for member in self.members)
+
     def covers(self, city_code: str) -> bool:
         """Whether a city is a member (directly, or through its province's code)."""
         for member in self.members:
@@ -753,20 +802,16 @@ class Region(StrictModel):
                 return True
         return False
 
-    @staticmethod
-    def floor(city_level: str | None, regional_level: str | None) -> str | None:
-        """The effective city level: the higher of the city's and the region's."""
-        known = [lvl for lvl in (city_level, regional_level) if lvl is not None]
-        return max(known, key=LEVEL_RANK.__getitem__) if known else None
-
 
 def region_problems(data: Any) -> list[tuple[str, str]]:
-    """The cross-field rules of a region (no member twice), as (path, message) pairs."""
+    """The cross-field rules of a region, as (path, message) pairs: no member twice; the
+    criteria's levels unique; ``min_cities`` not above the number of members."""
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")
     problems: list[tuple[str, str]] = []
     seen: dict[str, int] = {}
-    for index, member in enumerate(_sequence(_mapping(data).get("members"))):
+    members = _sequence(_mapping(data).get("members"))
+    for index, member in enumerate(members):
         code = _six_digit_code(_mapping(member).get("code"))
         if not isinstance(code, str):
             continue
@@ -775,6 +820,16 @@ def region_problems(data: Any) -> list[tuple[str, str]]:
                 (f"members[{index}].code", f"duplicate member {code} (also members[{seen[code]}])")
             )
         seen.setdefault(code, index)
+    criteria = _mapping(_mapping(data).get("criteria"))
+    levels_seen: set[Any] = set()
+    for index, level in enumerate(_sequence(criteria.get("levels"))):
+        if isinstance(level, str) and level in levels_seen:
+            problems.append((f"criteria.levels[{index}]", f"level {level} is listed twice"))
+        levels_seen.add(level)
+    min_cities = criteria.get("min_cities")
+    if _is_number(min_cities) and members and min_cities > len(members):
+        message = f"{min_cities} is more than the region's {len(members)} members"
+        problems.append(("criteria.min_cities", message))
     return problems
 
 

@@ -18,6 +18,8 @@ Functions take a `Session` and plain values and never commit.
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -38,6 +40,7 @@ from app.forecast_runs.models import (
     ForecastRun,
     VerificationScore,
 )
+from app.metrics import FORECAST_RUN_SECONDS
 from app.observations.models import Observation
 from app.stations.models import Station
 from app.timestamps import utcnow
@@ -45,6 +48,8 @@ from forecasting import verification
 from forecasting.aqi import daily_aqi, version_for
 from forecasting.observations import POLLUTANTS, WEATHER
 from forecasting.runs import ProgressCallback, forecast_points, utc_hour
+
+log = logging.getLogger("hazewarn.forecast_runs")
 
 #: Hours of observations up to and including the issue hour handed to the model: the
 #: longest feature window is the 30-day weather anomaly (PM windows reach a week).
@@ -229,6 +234,7 @@ def run_forecast(
     never the latest. Flushes, does not commit. Raises `GridError` (bad grid),
     `ForecastRunError` (nothing to forecast) or `ValueError` (issue time).
     """
+    started = time.perf_counter()
     issue = utc_hour(issued_at)
     issue_dt = issue.to_pydatetime()
     cities = forecast_cities(session)
@@ -288,6 +294,7 @@ def run_forecast(
                 "hours": HISTORY_HOURS,
                 "rows": len(history),
             },
+            "duration_seconds": round(time.perf_counter() - started, 3),
         },
         status=STATUS_COMPLETE,
         drill=drill,
@@ -299,6 +306,14 @@ def run_forecast(
     session.flush()
     _insert_rows(session, run.id, hourly, daily)
     session.flush()
+    FORECAST_RUN_SECONDS.observe(time.perf_counter() - started)
+    log.info(
+        "forecast run %d issued %s: %d cities",
+        run.id,
+        issue_dt.isoformat(),
+        run.city_count,
+        extra={"run_id": run.id},
+    )
     if run_hooks:
         for hook in list(after_run_hooks):
             hook(session, run)

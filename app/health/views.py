@@ -1,23 +1,45 @@
-"""`/health`: liveness, and readiness of the database."""
+"""`/health/live` (the process answers) and `/health/ready` (it can do its job).
+
+Readiness runs every check in `app.health.service` and answers 503 naming each required
+check that fails. `/health` is an alias of `/health/ready` for older probes.
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from app.deps import DbSession
+from app.config import get_settings
+from app.database import get_engine
+from app.health.service import readiness
+from app.timestamps import utcnow
+
+__all__ = ["router"]
 
 router = APIRouter(tags=["health"])
 
 
+@router.get("/health/live")
+def live() -> dict[str, str]:
+    """The process is up and serving (no dependency is consulted)."""
+    return {"status": "live"}
+
+
+async def _ready() -> JSONResponse:
+    result = await run_in_threadpool(readiness, get_engine(), get_settings(), utcnow())
+    return JSONResponse(result.as_dict(), status_code=200 if result.ready else 503)
+
+
+@router.get("/health/ready")
+async def ready() -> JSONResponse:
+    """Database reachable and migrated, model loaded (and its age), latest forecast run
+    fresh, no webhook overdue, scheduler and dispatcher heartbeats recent: 200, or 503 with
+    ``failing`` naming the checks that fail."""
+    return await _ready()
+
+
 @router.get("/health")
-def health(db: DbSession) -> JSONResponse:
-    try:
-        db.execute(text("SELECT 1"))
-        database = "ok"
-    except Exception as exc:  # the point is to report any failure, not raise it
-        return JSONResponse(
-            {"status": "degraded", "database": f"error: {type(exc).__name__}"}, status_code=503
-        )
-    return JSONResponse({"status": "ok", "database": database})
+async def health() -> JSONResponse:
+    """Alias of `/health/ready`."""
+    return await _ready()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import typer
 
 from app.console import console, fail
@@ -39,7 +37,6 @@ def dispatcher(
     """
     from app.outbox.dispatcher import DispatcherConfig, run_dispatcher
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         config = DispatcherConfig(
             concurrency=concurrency,

@@ -84,6 +84,7 @@ class DispatcherConfig:
     lease_seconds: float = 60.0  # claim lease; must exceed request_timeout comfortably
     request_timeout: float = REQUEST_TIMEOUT_SECONDS
     poll_interval: float = 0.1  # how often to look for due work when idle
+    heartbeat_seconds: float = field(default_factory=lambda: get_settings().heartbeat_seconds)
     flush_interval: float = 0.05  # how long results may wait before being written
     flush_size: int = 500  # write at once when this many results wait
     backoff_scale: float = 1.0  # < 1 shortens the retry schedule (tests, benchmarks)
@@ -110,6 +111,13 @@ class DispatchStats:
     claim_seconds: float = 0.0  # time spent claiming (database thread)
     record_seconds: float = 0.0  # time spent writing results (database thread)
     seconds: float = 0.0
+
+
+def _record_beat(session: Session, instance: str, now: datetime, started: datetime) -> None:
+    from app.health.service import record_heartbeat
+
+    record_heartbeat(session, "dispatcher", instance, now, started)
+    session.commit()
 
 
 def _real_now() -> datetime:
@@ -228,6 +236,17 @@ class Dispatcher:
         # The claims stay leased; when the leases expire these deliveries are sent again.
         log.error("giving up recording %d results; they will be resent", len(batch))
 
+    async def _heartbeat(self, stop: asyncio.Event) -> None:
+        """Record this dispatcher's heartbeat every ``heartbeat_seconds`` (health checks)."""
+        started = self._clock()
+        while not stop.is_set():
+            try:
+                await self._in_db(_record_beat, self.name, self._clock(), started)
+            except Exception as exc:  # a missed beat shows in /health/ready, never stops sending
+                log.warning("heartbeat not recorded: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.heartbeat_seconds)
+
     async def _writer(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
@@ -297,6 +316,24 @@ class Dispatcher:
             metrics.DELIVERIES_SENT.inc()
         elif result.next_attempt_at is None:
             metrics.DELIVERIES_FAILED.inc()
+        if result.outcome != Outcome.SUCCESS:
+            log.warning(
+                "delivery %d of event %s to subscription %d: %s (%s)",
+                item.delivery_id,
+                item.event_id,
+                sub,
+                result.outcome,
+                result.error,
+                extra={
+                    "event_id": item.event_id,
+                    "delivery_id": item.delivery_id,
+                    "subscription_id": sub,
+                    "attempt": item.attempts + 1,
+                    "retry_at": result.next_attempt_at.isoformat()
+                    if result.next_attempt_at
+                    else None,
+                },
+            )
         if len(self._results) >= self.config.flush_size:
             self._flush_now.set()
 
@@ -373,6 +410,7 @@ class Dispatcher:
         self._db = ThreadPoolExecutor(max_workers=1, thread_name_prefix="outbox-db")
         self._clients = self._make_clients()
         writer = asyncio.create_task(self._writer(writer_stop))
+        heartbeat = asyncio.create_task(self._heartbeat(writer_stop))
         last_short_claim = -1e9  # when a claim last came back short (nothing more due)
         try:
             while not stop.is_set():
@@ -425,6 +463,7 @@ class Dispatcher:
             writer_stop.set()
             self._flush_now.set()
             await writer
+            await heartbeat
             await self._flush()
             for client in self._clients:
                 await client.aclose()

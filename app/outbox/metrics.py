@@ -9,6 +9,7 @@ and delivery totals are right whichever process does the sending.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -60,6 +61,11 @@ class OutboxCollector(Collector):
                     Delivery.next_attempt_at <= now,
                 )
             )
+            oldest = session.scalar(
+                select(func.min(Delivery.created_at)).where(
+                    Delivery.status == DeliveryStatus.PENDING.value
+                )
+            )
             by_outcome: dict[str, int] = {
                 outcome: count
                 for outcome, count in session.execute(
@@ -76,6 +82,14 @@ class OutboxCollector(Collector):
         )
         backlog.add_metric([], by_status.get(DeliveryStatus.PENDING.value, 0))
         yield backlog
+        oldest_age = GaugeMetricFamily(
+            "hazewarn_outbox_oldest_pending_age_seconds",
+            "Age of the oldest pending delivery (0 when none), seconds",
+        )
+        if oldest is not None and oldest.tzinfo is None:  # min() on SQLite comes back naive
+            oldest = oldest.replace(tzinfo=UTC)
+        oldest_age.add_metric([], (now - oldest).total_seconds() if oldest is not None else 0.0)
+        yield oldest_age
         due_now = GaugeMetricFamily("hazewarn_outbox_due", "Pending deliveries already due")
         due_now.add_metric([], int(due or 0))
         yield due_now

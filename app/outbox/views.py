@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
+from app.metrics import ServiceCollector
 from app.outbox.metrics import outbox_registry
 
 router = APIRouter(tags=["operations"])
@@ -12,6 +13,9 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/metrics", include_in_schema=False)
 def metrics() -> Response:
-    """Webhook attempts, latency histogram, deliveries and the outbox backlog."""
-    body = generate_latest(REGISTRY) + generate_latest(outbox_registry())
+    """This process's counters (HTTP, webhook attempts), the outbox backlog and deliveries,
+    and the forecast, warning, model and heartbeat figures of the database."""
+    registry = outbox_registry()
+    registry.register(ServiceCollector())
+    body = generate_latest(REGISTRY) + generate_latest(registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

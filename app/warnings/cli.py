@@ -18,7 +18,14 @@ from alerts.levels import Level
 from app.console import console, fail
 from app.database import session_scope
 from app.timestamps import utcnow
-from app.warnings import service
+from app.warnings import (
+    actors,
+    errors,
+    evaluation,
+    payloads,
+    queries,
+    service,
+)
 from app.warnings.models import CityWarning
 
 warnings_cli = typer.Typer(
@@ -36,11 +43,11 @@ def _level(text: str | None) -> Level | None:
         fail(f"--level: {exc}")
 
 
-def _actor(name: str | None) -> service.Actor:
+def _actor(name: str | None) -> actors.Actor:
     """The operator at the terminal (``cli:<login>`` unless --by names someone)."""
     if name is not None and not name.strip():
         fail("--by: give the name of who decides")
-    return service.Actor(name=name.strip() if name else f"cli:{getpass.getuser()}", role="cli")
+    return actors.Actor(name=name.strip() if name else f"cli:{getpass.getuser()}", role="cli")
 
 
 def _local(moment: object, zone: ZoneInfo) -> str:
@@ -51,7 +58,7 @@ def _local(moment: object, zone: ZoneInfo) -> str:
 
 def _state_text(warning: CityWarning, now: datetime) -> str:
     """The state, marked ``expired`` for an issued warning whose window has ended."""
-    if warning.state in service.ACTIVE_STATE_VALUES and not service.is_active(warning, now):
+    if warning.state in queries.ACTIVE_STATE_VALUES and not queries.is_active(warning, now):
         return f"{warning.state}, expired"
     return warning.state
 
@@ -65,7 +72,7 @@ def list_(
     limit: int = typer.Option(50, min=1, max=1000),
 ) -> None:
     """Warnings and proposals, newest first (times on the city clock)."""
-    filters = service.WarningFilters(
+    filters = queries.WarningFilters(
         city=city,
         level=_level(level),
         state=state,
@@ -74,7 +81,7 @@ def list_(
     )
     now = utcnow()
     with session_scope() as session:
-        rows, total = service.list_warnings(session, filters, now, limit, 0)
+        rows, total = queries.list_warnings(session, filters, now, limit, 0)
         table = Table(title=f"{len(rows)} of {total} warning(s)")
         for column in ("id", "city", "level", "state", "from", "to", "acknowledged", "drill"):
             table.add_column(column)
@@ -102,7 +109,7 @@ def show(warning_id: int = typer.Argument(..., help="Warning id")) -> None:
     with session_scope() as session:
         try:
             warning = service.get_warning(session, warning_id)
-        except service.WarningNotFoundError as exc:
+        except errors.WarningNotFoundError as exc:
             fail(f"WARNING_ID: {exc}")
         from app.cities.models import City
 
@@ -127,8 +134,8 @@ def show(warning_id: int = typer.Argument(..., help="Warning id")) -> None:
         console.print(warning.reason_zh, highlight=False)
         if warning.cap_identifier:
             console.print(f"CAP {warning.cap_msg_type} {warning.cap_identifier}")
-        plan = service.warning_plan(session, warning)
-        actions = service.warning_actions(warning, plan) if plan is not None else []
+        plan = queries.warning_plan(session, warning)
+        actions = payloads.warning_actions(warning, plan) if plan is not None else []
         table = Table(title=f"{len(actions)} action(s) at {warning.level}")
         for column in ("#", "from", "sector", "department", "action"):
             table.add_column(column)
@@ -144,7 +151,7 @@ def show(warning_id: int = typer.Argument(..., help="Warning id")) -> None:
         history = Table(title="history")
         for column in ("at", "who", "what", "why"):
             history.add_column(column)
-        for entry in service.history(session, warning.id):
+        for entry in queries.history(session, warning.id):
             history.add_row(_local(entry.at, zone), entry.actor, entry.kind, entry.reason)
         console.print(history)
 
@@ -158,8 +165,8 @@ def evaluate(
     does this); re-evaluating a run announces nothing again."""
     with session_scope() as session:
         try:
-            result = service.evaluate_run(session, run, utcnow(), drill=drill or None)
-        except service.WarningNotFoundError as exc:
+            result = evaluation.evaluate_run(session, run, utcnow(), drill=drill or None)
+        except errors.WarningNotFoundError as exc:
             fail(f"--run: {exc}")
     table = Table(title=f"run {result.run_id}" + (" (drill)" if result.drill else ""))
     for column in ("city", "status", "forecast level", "transitions", "warnings", "note"):
@@ -182,9 +189,9 @@ def _act(action: str, call: object) -> None:
         with session_scope() as session:
             warning = call(session)
             console.print(f"warning {warning.id}: {action}; now {warning.level} ({warning.state})")
-    except service.WarningNotFoundError as exc:
+    except errors.WarningNotFoundError as exc:
         fail(f"WARNING_ID: {exc}")
-    except service.WarningConflictError as exc:
+    except errors.WarningConflictError as exc:
         fail(str(exc))
 
 

@@ -18,14 +18,8 @@ from alerts.cap import AtomEntry, CapReference, CapWarning, is_active, render_at
 from app.cities.models import City
 from app.config import get_settings
 from app.warnings.models import CityWarning, Episode
-from app.warnings.service import (
-    ACTIVE_STATE_VALUES,
-    PRIMARY_POLLUTANT,
-    cap_url,
-    preload_plans,
-    warning_actions,
-    warning_plan,
-)
+from app.warnings.payloads import PRIMARY_POLLUTANT, cap_url, warning_actions
+from app.warnings.queries import ACTIVE_STATE_VALUES, preload_plans, warning_plan
 
 ATOM_MEDIA_TYPE = "application/atom+xml"
 FEED_TITLE = "hazewarn 重污染天气预警 / heavy-pollution warnings"

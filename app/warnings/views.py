@@ -25,7 +25,15 @@ from app.deps import DbSession
 from app.errors import ProblemError
 from app.plans.schemas import ActionRead
 from app.timestamps import utcnow
-from app.warnings import publishing, rankings, service
+from app.warnings import (
+    actors,
+    errors,
+    payloads,
+    publishing,
+    queries,
+    rankings,
+    service,
+)
 from app.warnings.models import CityWarning, WarningEvent
 from app.warnings.schemas import (
     AckRead,
@@ -73,7 +81,7 @@ def warning_read(warning: CityWarning, city: City, now: datetime) -> dict[str, A
         "level_name_zh": level.warning_name_zh,
         "response_level": level.response_grade,
         "state": warning.state,
-        "active": service.is_active(warning, now),
+        "active": queries.is_active(warning, now),
         "pending_level": warning.pending_level,
         "pending_kind": warning.pending_kind,
         "pending_since": warning.pending_since,
@@ -91,7 +99,7 @@ def warning_read(warning: CityWarning, city: City, now: datetime) -> dict[str, A
         "lifted_at": warning.lifted_at,
         "lifted_at_local": _local(warning.lifted_at, zone),
         "aqi_forecast": warning.aqi_forecast,
-        "primary_pollutant": service.PRIMARY_POLLUTANT,
+        "primary_pollutant": payloads.PRIMARY_POLLUTANT,
         "required_cut_pct": payload.get("required_cut_pct"),
         "regional_warning_id": payload.get("regional_warning_id"),
         "forecast_run_id": warning.forecast_run_id,
@@ -106,7 +114,7 @@ def warning_read(warning: CityWarning, city: City, now: datetime) -> dict[str, A
         "cap_identifier": warning.cap_identifier,
         "cap_msg_type": warning.cap_msg_type,
         "cap_sent": warning.cap_sent,
-        "cap_url": service.cap_url(warning.id) if warning.cap_identifier else None,
+        "cap_url": payloads.cap_url(warning.id) if warning.cap_identifier else None,
         "actions": payload.get("actions", []),
     }
 
@@ -156,7 +164,7 @@ def _visible(db: DbSession, warning_id: int, user: Principal | None) -> tuple[Ci
     """The warning and its city; 404 if missing or (for non-staff) never issued."""
     try:
         warning = service.get_warning(db, warning_id)
-    except service.WarningNotFoundError:
+    except errors.WarningNotFoundError:
         raise ProblemError(
             404, "Not found", f"no warning {warning_id}", field="path.warning_id"
         ) from None
@@ -210,7 +218,7 @@ def warnings(
     start_at, end_at = _aware(start, "query.start"), _aware(end, "query.end")
     if start_at is not None and end_at is not None and end_at <= start_at:
         raise ProblemError(422, "Invalid request", "end must be after start", field="query.end")
-    filters = service.WarningFilters(
+    filters = queries.WarningFilters(
         city=city,
         level=level,
         state=state,
@@ -221,7 +229,7 @@ def warnings(
         published_only=not _is_staff(user),
     )
     now = utcnow()
-    rows, total = service.list_warnings(db, filters, now, limit, offset)
+    rows, total = queries.list_warnings(db, filters, now, limit, offset)
     return warning_list(rows, now, total, limit, offset)
 
 
@@ -232,7 +240,7 @@ def unacknowledged(db: DbSession, user: CurrentUser) -> WarningList:
     require(user, *STAFF)
     grace = timedelta(minutes=get_settings().ack_grace_minutes)
     now = utcnow()
-    rows = service.list_unacknowledged(db, now, grace)
+    rows = queries.list_unacknowledged(db, now, grace)
     return warning_list(rows, now, len(rows), len(rows), 0)
 
 
@@ -242,11 +250,11 @@ def warning_detail(db: DbSession, user: CurrentUser, warning_id: WarningId) -> W
     audit history."""
     warning, city = _visible(db, warning_id, user)
     zone = ZoneInfo(city.timezone)
-    plan = service.warning_plan(db, warning)
-    actions = service.warning_actions(warning, plan) if plan is not None else []
+    plan = queries.warning_plan(db, warning)
+    actions = payloads.warning_actions(warning, plan) if plan is not None else []
     fields = warning_read(warning, city, utcnow())
     fields["actions"] = [ActionRead.of(action) for action in actions]
-    fields["history"] = [_history(entry, zone) for entry in service.history(db, warning.id)]
+    fields["history"] = [_history(entry, zone) for entry in queries.history(db, warning.id)]
     return WarningDetail(**fields)
 
 
@@ -264,12 +272,12 @@ def proposals(
     """Everything waiting for a duty officer: new warnings and level changes, oldest first."""
     require(user, *STAFF)
     now = utcnow()
-    rows = service.list_proposals(db, drill=drill, now=now)
+    rows = queries.list_proposals(db, drill=drill, now=now)
     return warning_list(rows, now, len(rows), len(rows), 0)
 
 
-def _actor(user: Principal) -> service.Actor:
-    return service.Actor(name=user.name, key_id=user.key_id, role=user.role.value)
+def _actor(user: Principal) -> actors.Actor:
+    return actors.Actor(name=user.name, key_id=user.key_id, role=user.role.value)
 
 
 def _acted(db: DbSession, warning: CityWarning) -> WarningRead:
@@ -282,11 +290,11 @@ def _run(db: DbSession, warning_id: int, action: Any) -> WarningRead:
     """Run a service action, mapping its errors to 404 / 409 problems."""
     try:
         warning = action()
-    except service.WarningNotFoundError:
+    except errors.WarningNotFoundError:
         raise ProblemError(
             404, "Not found", f"no warning {warning_id}", field="path.warning_id"
         ) from None
-    except service.WarningConflictError as exc:
+    except errors.WarningConflictError as exc:
         raise ProblemError(409, "Conflict", str(exc)) from None
     return _acted(db, warning)
 
@@ -379,7 +387,7 @@ def acknowledge(db: DbSession, user: CurrentUser, warning_id: WarningId) -> AckR
     require(office, Role.CITY_OFFICE, city=warning.city_code)
     try:
         warning, recorded = service.acknowledge(db, warning.id, _actor(office), utcnow())
-    except service.WarningConflictError as exc:
+    except errors.WarningConflictError as exc:
         raise ProblemError(409, "Conflict", str(exc)) from None
     assert warning.acknowledged_at is not None and warning.acknowledged_by is not None
     return AckRead(

@@ -11,6 +11,9 @@ import jsonschema
 import pytest
 
 from alerts.events import EVENT_TYPES, MAX_BODY_BYTES, encode_event, make_event
+from alerts.levels import Level
+from alerts.regional import MemberStatus, compliance, declare
+from contingency_plans.loader import load_regions
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "events.schema.json"
 WHEN = datetime(2026, 1, 4, 8, 0, 0, tzinfo=UTC)
@@ -67,7 +70,77 @@ def sample_warning(**changes: Any) -> dict[str, Any]:
     return warning
 
 
+def sample_regional(**changes: Any) -> dict[str, Any]:
+    regional: dict[str, Any] = {
+        "id": "17",
+        "region_id": "jjj-2+26",
+        "status": "issued",
+        "level": "orange",
+        "starts_at": "2026-01-05T02:00:00Z",
+        "ends_at": "2026-01-07T16:00:00Z",
+        "starts_at_local": "2026-01-05T10:00:00+08:00",
+        "members": ["110000", "120000", "130100"],
+        "triggering": ["110000", "130100"],
+        "proposed_at": "2026-01-04T02:00:00Z",
+        "issued_at": "2026-01-04T03:10:00Z",
+        "issued_by": "MEE duty coordinator",
+        "lifted_at": None,
+        "lifted_by": None,
+        "reason": "2 member cities forecast orange or above",
+        "drill": False,
+        "approve_by": "2026-01-04T08:00:00Z",
+        "late": False,
+        "cap_url": "https://hazewarn.example/v1/cap/regional/17.xml",
+        "forecast_run_id": "run-2026010400",
+    }
+    regional.update(changes)
+    return regional
+
+
+def sample_compliance(city: str, **changes: Any) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "city_code": city,
+        "status": "lagging",
+        "lagging": True,
+        "required_level": "orange",
+        "required_from": "2026-01-05T02:00:00Z",
+        "city_warning_id": None,
+        "city_level": None,
+        "issued_at": None,
+        "issued_by": None,
+        "acknowledged_at": None,
+        "actions_in_force": 0,
+        "reason": "no warning (needs orange) and not acknowledged",
+    }
+    row.update(changes)
+    return row
+
+
 SAMPLES: dict[str, dict[str, Any]] = {
+    "regional.proposed": sample_regional(
+        status="proposed", issued_at=None, issued_by=None, late=True
+    ),
+    "regional.issued": sample_regional(),
+    "regional.updated": sample_regional(level="red", previous_level="orange", change="level"),
+    "regional.lifted": sample_regional(
+        status="lifted", lifted_at="2026-01-06T04:00:00Z", lifted_by="MEE duty coordinator"
+    ),
+    "regional.lagging": {
+        **sample_regional(),
+        "compliance": [
+            sample_compliance("120000"),
+            sample_compliance(
+                "130100",
+                city_warning_id="88",
+                city_level="yellow",
+                issued_at="2026-01-04T09:00:00Z",
+                issued_by="Shijiazhuang duty officer",
+                acknowledged_at="2026-01-05T01:00:00+08:00",
+                actions_in_force=12,
+                reason="only yellow (needs orange)",
+            ),
+        ],
+    },
     "warning.proposed": {
         "warning": sample_warning(state="proposed"),
         "approval_required": True,
@@ -141,6 +214,19 @@ def test_sample_events_validate(validator: jsonschema.protocols.Validator, event
         ("forecast.published", lambda d: d["cities"][0].update(max_daily_aqi=900)),
         ("endpoint.disabled", lambda d: d.update(reason="bored")),
         ("endpoint.ping", lambda d: d.pop("endpoint_id")),
+        ("regional.proposed", lambda d: d.pop("region_id")),
+        ("regional.issued", lambda d: d.update(status="upgraded")),
+        ("regional.issued", lambda d: d.update(members=[])),
+        ("regional.issued", lambda d: d.update(members=["110000", "1200"])),
+        ("regional.issued", lambda d: d.update(starts_at="tomorrow")),
+        ("regional.updated", lambda d: d.update(level="purple")),
+        ("regional.updated", lambda d: d.update(previous_level="purple")),
+        ("regional.lifted", lambda d: d.update(drill="no")),
+        ("regional.lagging", lambda d: d.pop("compliance")),
+        ("regional.lagging", lambda d: d.update(compliance=[])),
+        ("regional.lagging", lambda d: d["compliance"][0].update(status="complied")),
+        ("regional.lagging", lambda d: d["compliance"][0].pop("reason")),
+        ("regional.lagging", lambda d: d["compliance"][1].update(actions_in_force=-1)),
     ],
 )
 def test_broken_samples_are_refused(
@@ -159,6 +245,31 @@ def test_data_of_one_type_does_not_pass_as_another(
     event = make_event("warning.acknowledged", SAMPLES["warning.issued"], "evt_1", WHEN)
     with pytest.raises(jsonschema.ValidationError):
         validator.validate(event)
+
+
+def test_regional_events_carry_a_regional_warning_not_a_city_one(
+    validator: jsonschema.protocols.Validator,
+) -> None:
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(make_event("regional.issued", SAMPLES["warning.issued"], "e1", WHEN))
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(make_event("warning.issued", SAMPLES["regional.issued"], "e1", WHEN))
+
+
+def test_lagging_rows_from_the_pure_compliance_validate(
+    validator: jsonschema.protocols.Validator,
+) -> None:
+    region = load_regions()["jjj-2+26"]
+    state, _ = declare(
+        region, Level.ORANGE, WHEN, None, region.member_codes[:3],
+        at=WHEN, actor="MEE", reason="letter", drill=False,
+    )  # fmt: skip
+    own = MemberStatus(Level.YELLOW, "88", WHEN, "office", None, 3)
+    rows = compliance(state, {"120000": own}, at=WHEN + timedelta(hours=3), grace=2)
+    lagging = [row.to_dict() for row in rows if row.lagging]
+    assert [row["city_code"] for row in lagging] == ["110000", "120000", "130100"]
+    data = {**sample_regional(members=list(state.members)), "compliance": lagging}
+    validator.validate(json.loads(encode_event(make_event("regional.lagging", data, "e", WHEN))))
 
 
 def test_envelope_shape_and_time() -> None:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from app.cities.registry import load_registry
 from app.database import reset_caches
 from app.demo import DEMO_ISSUE_TIMES, DemoError, fresh_sqlite_file, setup_demo, shared_inputs
+from contingency_plans.loader import PLANS_DIR, plan_files
 
 
 @pytest.fixture
@@ -33,26 +35,26 @@ def test_demo_setup_builds_the_episode(
     from app.database import session_scope
     from app.forecast_runs.models import ForecastDaily, ForecastRun
     from app.timestamps import utcnow
-    from app.warnings import service as warnings_service
+    from app.warnings import evaluation
     from app.warnings.models import CityWarning
 
     evaluated: list[int] = []
-    evaluate_run = warnings_service.evaluate_run
+    evaluate_run = evaluation.evaluate_run
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         evaluated.append(args[1])
         return evaluate_run(*args, **kwargs)
 
-    monkeypatch.setattr(warnings_service, "evaluate_run", counting)
+    monkeypatch.setattr(evaluation, "evaluate_run", counting)
     db = tmp_path / "demo.db"
     db.write_bytes(b"")  # an empty file (as after a crash) is replaced, not refused
     lines: list[str] = []
     result = setup_demo(db, shared_data, say=lines.append)
 
     assert result.database_path == db.resolve()
-    assert result.cities == 34
+    assert result.cities == len(load_registry())
     assert result.observations == 315_576
-    assert result.plans == 12
+    assert result.plans == len(plan_files(PLANS_DIR))
     assert len(result.run_ids) == 2
     assert result.met_grid_path.is_file() and result.model_path.is_file()
     assert result.warnings >= 1

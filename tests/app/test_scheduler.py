@@ -96,12 +96,20 @@ def test_settings_of_the_scheduler_have_safe_defaults() -> None:
         Settings(scheduler_verify_time="25:00")
 
 
-def test_build_scheduler_has_the_three_jobs_in_utc(tmp_path: Path) -> None:
-    settings = Settings(grid_inbox=tmp_path, scheduler_verify_time="02:15")
+def test_build_scheduler_has_every_job_in_the_configured_zone(tmp_path: Path) -> None:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'jobs.db'}",
+        grid_inbox=tmp_path,
+        scheduler_verify_time="02:15",
+        scheduler_timezone="Europe/Berlin",
+    )
     jobs = {job.id: job for job in scheduler.build_scheduler(settings).get_jobs()}
-    assert set(jobs) == {"grid_inbox", "verify", "unacknowledged"}
+    assert set(jobs) == {"grid_inbox", "verify", "unacknowledged", "monthly_ranking", "heartbeat"}
     assert "hour='2'" in str(jobs["verify"].trigger)
     assert "minute='15'" in str(jobs["verify"].trigger)
+    assert str(jobs["verify"].trigger.inner.timezone) == "Europe/Berlin"
+    assert "day='1'" in str(jobs["monthly_ranking"].trigger)
+    assert all(job.args[0] == job.id for job in jobs.values())
 
 
 def _issued_beijing_warning(now: datetime) -> int:
@@ -111,8 +119,10 @@ def _issued_beijing_warning(now: datetime) -> int:
     from app.database import session_scope
     from app.forecast_runs.service import store_scenario_run
     from app.plans.service import load_plan_files
+    from app.warnings.actors import Actor
+    from app.warnings.evaluation import evaluate_run
     from app.warnings.models import CityWarning
-    from app.warnings.service import Actor, approve, evaluate_run
+    from app.warnings.service import approve
     from contingency_plans.loader import PLANS_DIR
 
     issued = now.replace(minute=0, second=0, microsecond=0)
@@ -280,6 +290,6 @@ def test_the_inbox_job_registers_the_warnings_hook(tmp_path: Path) -> None:
     from app.forecast_runs import service as forecast_runs
 
     process_grid_inbox(NOW, inbox=tmp_path, model_path=tmp_path / "none.joblib")
-    from app.warnings.service import evaluate_after_run
+    from app.warnings.evaluation import evaluate_after_run
 
     assert evaluate_after_run in forecast_runs.after_run_hooks

@@ -21,7 +21,7 @@ from contingency_plans.loader import (
     plan_files,
     validate_files,
 )
-from contingency_plans.schema import CRITERIA_SETS, Plan, Region
+from contingency_plans.schema import CRITERIA_SETS, Plan
 
 REQUIRED_CITIES = {
     "110000": "Beijing",
@@ -94,17 +94,6 @@ def test_plan_regions_exist_and_list_the_city() -> None:
         assert plan.regions, f"{code} belongs to no region"
         for region_id in plan.regions:
             assert regions[region_id].covers(code), f"{region_id} does not list {code}"
-
-
-def test_region_floor_and_province_membership() -> None:
-    regions = load_regions(REGIONS_DIR)
-    assert regions["yrd"].covers("320100")  # Nanjing, through Jiangsu's province code
-    assert not regions["yrd"].covers("110000")
-    assert not regions["fenwei"].covers("140100")
-    assert Region.floor("yellow", "orange") == "orange"
-    assert Region.floor("red", "yellow") == "red"
-    assert Region.floor(None, "blue") == "blue"
-    assert Region.floor(None, None) is None
 
 
 # --- refused with the exact path ------------------------------------------------------------

@@ -19,7 +19,7 @@ def test_import_prints_counts_and_is_idempotent(db: Session, shared_data: Path) 
     path = shared_data / "knowair_meta" / "station_info.csv"
     first = runner.invoke(cli, ["stations", "import", str(path)], env=WIDE)
     assert first.exit_code == 0, first.output
-    assert "1498" in first.output and "215" in first.output  # rows, linked to our cities
+    assert "1498" in first.output and "395" in first.output  # rows, linked to our cities
     again = runner.invoke(cli, ["stations", "import", str(path)], env=WIDE)
     assert again.exit_code == 0
     assert db.scalar(select(func.count()).select_from(Station)) == 1498 + 6

@@ -101,5 +101,5 @@ def test_aotizhongxin_is_found_with_its_city(stations: Session) -> None:
 
 def test_city_outside_registry_scopes_by_area_name(stations: Session) -> None:
     """Stations of cities we do not carry are still found by the list's area name."""
-    found = resolve_station(stations, "Shijiancezhan", "Yangzhou")
-    assert found is not None and found.id == "1185A" and found.city_code is None
+    found = resolve_station(stations, "Shijiancezhan", "Huaian")
+    assert found is not None and found.id == "1212A" and found.city_code is None

@@ -12,7 +12,12 @@ from lxml import etree
 from sqlalchemy.orm import Session
 
 from app.timestamps import utcnow
-from app.warnings import service
+from app.warnings import (
+    evaluation,
+    inputs,
+    queries,
+    service,
+)
 
 CAP = "{urn:oasis:names:tc:emergency:cap:1.2}"
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -42,7 +47,7 @@ def issue_blue(session: Session, hw: Any, drill: bool = False, city: str | None 
     issued = hw.run_time()
     code = city or hw.BEIJING
     run_id = hw.make_run(session, issued, {code: hw.heavy_days(issued, (hw.HEAVY,))}, drill=drill)
-    result = service.evaluate_run(session, run_id, utcnow())
+    result = evaluation.evaluate_run(session, run_id, utcnow())
     session.commit()
     [warning_id] = result.cities[[c.city_code for c in result.cities].index(code)].warning_ids
     return str(warning_id)
@@ -115,7 +120,7 @@ def test_a_proposal_has_no_cap_message(
 ) -> None:
     issued = hw.run_time()
     run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, hw.ORANGE_PATH)})
-    [warning_id] = service.evaluate_run(session, run_id, utcnow()).cities[0].warning_ids
+    [warning_id] = evaluation.evaluate_run(session, run_id, utcnow()).cities[0].warning_ids
     session.commit()
     assert client.get(f"/v1/cap/{warning_id}.xml").status_code == 404  # not public
     staff = client.get(f"/v1/cap/{warning_id}.xml", headers=hw.auth(keys["duty"]))
@@ -183,12 +188,12 @@ def test_atom_runs_a_fixed_number_of_statements_whatever_the_entries(
     # A regional link: the entry's summary names it, read from the episode loaded with
     # the warning.
     one = issue_blue(session, hw)
-    episode = service.episode_of(session, service.get_warning(session, int(one)))
+    episode = queries.episode_of(session, service.get_warning(session, int(one)))
     episode.regional_warning_id = "jjj-2+26:test"
     session.commit()
 
     def cold() -> tuple[int, int]:
-        monkeypatch.setattr(service, "_PLANS", {})
+        monkeypatch.setattr(inputs, "PLAN_CACHE", {})
         return feed_statements(client)
 
     cold_one, warm_one = cold(), feed_statements(client)

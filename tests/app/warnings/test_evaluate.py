@@ -16,7 +16,9 @@ from app.forecast_runs import service as forecast_runs
 from app.outbox.models import OutboxEvent
 from app.plans.service import load_plan_files
 from app.timestamps import utcnow
-from app.warnings import service
+from app.warnings import (
+    evaluation,
+)
 from app.warnings.models import CityWarning, Episode, WarningEvent
 
 
@@ -38,7 +40,7 @@ def test_heavy_path_is_proposed_where_the_plan_needs_approval(session: Session, 
             hw.SHIJIAZHUANG: hw.heavy_days(issued, hw.ORANGE_PATH),
         },
     )
-    result = service.evaluate_run(session, run_id, utcnow())
+    result = evaluation.evaluate_run(session, run_id, utcnow())
     session.commit()
 
     by_city = {outcome.city_code: outcome for outcome in result.cities}
@@ -71,7 +73,7 @@ def test_auto_level_is_issued_at_once_with_its_lead_time(session: Session, hw: A
     issued = hw.run_time()
     # One heavy day: blue, which Beijing's plan issues automatically.
     run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
-    service.evaluate_run(session, run_id, utcnow())
+    evaluation.evaluate_run(session, run_id, utcnow())
     session.commit()
     warning = session.scalars(select(CityWarning)).one()
     assert (warning.state, warning.level) == ("issued", "blue")
@@ -99,7 +101,7 @@ def test_the_plan_approval_rule_decides_between_proposal_and_issue(
     assert outcome.status == "added"
     issued = hw.run_time()
     run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, hw.ORANGE_PATH)})
-    service.evaluate_run(session, run_id, utcnow())
+    evaluation.evaluate_run(session, run_id, utcnow())
     session.commit()
     warning = session.scalars(select(CityWarning)).one()
     assert (warning.state, warning.level) == ("issued", "orange")
@@ -110,19 +112,19 @@ def test_re_evaluating_or_an_unchanged_new_run_announces_nothing(session: Sessio
     issued = hw.run_time() - timedelta(hours=6)
     days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,), first_offset=2)}
     first = hw.make_run(session, issued, days)
-    service.evaluate_run(session, first, utcnow())
+    evaluation.evaluate_run(session, first, utcnow())
     session.commit()
     before = counts(session)
     assert before[0] == 1 and before[2] == 1
 
-    again = service.evaluate_run(session, first, utcnow())
+    again = evaluation.evaluate_run(session, first, utcnow())
     session.commit()
     assert counts(session) == before
     assert again.cities[0].status == "skipped" and again.transitions == 0
 
     # A later run with the same forecast changes nothing public: no event, no CAP.
     second = hw.make_run(session, issued + timedelta(hours=6), days)
-    result = service.evaluate_run(session, second, utcnow())
+    result = evaluation.evaluate_run(session, second, utcnow())
     session.commit()
     assert result.transitions == 0
     assert counts(session) == before
@@ -137,8 +139,8 @@ def test_an_older_run_evaluated_late_is_skipped(session: Session, hw: Any) -> No
     days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))}
     older = hw.make_run(session, issued, days)
     newer = hw.make_run(session, issued + timedelta(hours=6), days)
-    service.evaluate_run(session, newer, utcnow())
-    result = service.evaluate_run(session, older, utcnow())
+    evaluation.evaluate_run(session, newer, utcnow())
+    result = evaluation.evaluate_run(session, older, utcnow())
     assert result.cities[0].status == "skipped" and "newer" in result.cities[0].note
 
 
@@ -150,7 +152,7 @@ def test_rollback_leaves_no_warning_audit_or_outbox_event(
         issued = hw.run_time()
         run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
         session.commit()
-        service.evaluate_run(session, run_id, utcnow())
+        evaluation.evaluate_run(session, run_id, utcnow())
         assert counts(session) == (1, 1, 1)  # written in the open transaction
         session.rollback()
         assert counts(session) == (0, 0, 0)
@@ -165,8 +167,8 @@ def test_drill_runs_mark_everything_and_never_touch_real_episodes(
     days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))}
     real = hw.make_run(session, issued, days)
     drill = hw.make_run(session, issued, days, drill=True)
-    service.evaluate_run(session, real, utcnow())
-    service.evaluate_run(session, drill, utcnow())
+    evaluation.evaluate_run(session, real, utcnow())
+    evaluation.evaluate_run(session, drill, utcnow())
     session.commit()
     warnings = session.scalars(select(CityWarning).order_by(CityWarning.id)).all()
     assert [(w.drill, w.state) for w in warnings] == [(False, "issued"), (True, "issued")]
@@ -186,7 +188,7 @@ def test_the_drill_setting_turns_a_real_run_into_an_exercise(
     try:
         issued = hw.run_time()
         run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
-        result = service.evaluate_run(session, run_id, utcnow())
+        result = evaluation.evaluate_run(session, run_id, utcnow())
         assert result.drill
         assert session.scalars(select(CityWarning)).one().drill
     finally:
@@ -221,7 +223,7 @@ def test_observed_hours_count_and_heavy_pollution_under_way_issues_at_once(
         issued,
         {hw.BEIJING: {hw.local_day(issued): hw.HEAVY, hw.local_day(issued, 1): hw.HEAVY}},
     )
-    service.evaluate_run(session, run_id, utcnow())
+    evaluation.evaluate_run(session, run_id, utcnow())
     warning = session.scalars(select(CityWarning)).one()
     # Today (observed + forecast hours) and tomorrow: two days > 200, yellow, in force now.
     assert (warning.state, warning.level) == ("issued", "yellow")
@@ -229,7 +231,7 @@ def test_observed_hours_count_and_heavy_pollution_under_way_issues_at_once(
 
 
 def test_the_forecast_runs_hook_evaluates_the_run(session: Session, hw: Any) -> None:
-    assert service.evaluate_after_run in forecast_runs.after_run_hooks
+    assert evaluation.evaluate_after_run in forecast_runs.after_run_hooks
     issued = hw.run_time()
     run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
     run = session.get(forecast_runs.ForecastRun, run_id)
@@ -255,7 +257,7 @@ def test_regional_level_is_a_floor_and_its_notice_ends_it(session: Session, hw: 
     # Beijing's own forecast: one heavy day (blue); the regional orange is its floor.
     days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))}
     first = hw.make_run(session, issued, days)
-    service.evaluate_run(session, first, utcnow(), notices=[notice])
+    evaluation.evaluate_run(session, first, utcnow(), notices=[notice])
     warning = session.scalars(select(CityWarning)).one()
     assert (warning.state, warning.level) == ("upgraded", "orange")
     assert warning.payload["regional_warning_id"] == "mee-2016-12"
@@ -267,7 +269,7 @@ def test_regional_level_is_a_floor_and_its_notice_ends_it(session: Session, hw: 
     # forecast, so the warning stays, no longer linked).
     lifted = dataclasses.replace(notice, lifted_at=issued + timedelta(hours=5))
     second = hw.make_run(session, issued + timedelta(hours=6), days)
-    service.evaluate_run(session, second, utcnow(), notices=[lifted])
+    evaluation.evaluate_run(session, second, utcnow(), notices=[lifted])
     episode = session.scalars(select(Episode)).one()
     assert episode.regional_warning_id is None and episode.status != "lifted"
 
@@ -279,7 +281,7 @@ def test_the_audit_trail_is_append_only(session: Session, hw: Any) -> None:
 
     issued = hw.run_time()
     run_id = hw.make_run(session, issued, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
-    service.evaluate_run(session, run_id, utcnow())
+    evaluation.evaluate_run(session, run_id, utcnow())
     session.commit()
     entry = session.scalars(select(WarningEvent)).one()
     entry.reason = "rewritten"
@@ -312,7 +314,7 @@ def test_a_regionally_triggered_warning_ends_with_the_regional_notice(
     )
     clean = {hw.BEIJING: {}}  # the city's own forecast stays clean
     first = hw.make_run(session, issued, clean)
-    service.evaluate_run(session, first, utcnow(), notices=[notice])
+    evaluation.evaluate_run(session, first, utcnow(), notices=[notice])
     warning = session.scalars(select(CityWarning)).one()
     assert (warning.state, warning.level, warning.cap_msg_type) == ("issued", "yellow", "Alert")
     assert warning.episode_id == f"{hw.BEIJING}:regional:fenwei-7"
@@ -321,7 +323,7 @@ def test_a_regionally_triggered_warning_ends_with_the_regional_notice(
 
     lifted = dataclasses.replace(notice, lifted_at=issued + timedelta(hours=5))
     second = hw.make_run(session, issued + timedelta(hours=6), clean)
-    service.evaluate_run(session, second, utcnow(), notices=[lifted])
+    evaluation.evaluate_run(session, second, utcnow(), notices=[lifted])
     session.refresh(warning)
     assert (warning.state, warning.cap_msg_type) == ("lifted", "Cancel")
     assert len(warning.cap_references) == 1
@@ -343,14 +345,14 @@ def test_a_clean_forecast_lifts_a_warning_during_a_station_outage(
     # issued blue and in force from that day's start.
     first = outage_run - timedelta(hours=30)
     run_id = hw.make_run(session, first, {hw.BEIJING: {hw.local_day(outage_run): hw.HEAVY}})
-    service.evaluate_run(session, run_id, utcnow())
+    evaluation.evaluate_run(session, run_id, utcnow())
     warning = session.scalars(select(CityWarning)).one()
     assert (warning.state, warning.level) == ("issued", "blue")
     assert warning.effective <= outage_run < warning.expires
 
     # The outage run: clean air for the next 144 h, and no observation of the city today.
     clean = hw.make_run(session, outage_run, {hw.BEIJING: {}})
-    result = service.evaluate_run(session, clean, utcnow())
+    result = evaluation.evaluate_run(session, clean, utcnow())
     session.commit()
     assert result.cities[0].transitions == ["lifted"]
     session.refresh(warning)
@@ -382,7 +384,7 @@ def test_beijing_decides_forecast_days_by_their_exceedance_probability(
     _set_probability(session, doubtful, list(heavy), 0.25)
     [outcome] = [
         o
-        for o in service.evaluate_run(session, doubtful, utcnow()).cities
+        for o in evaluation.evaluate_run(session, doubtful, utcnow()).cities
         if o.city_code == "110000"
     ]
     assert outcome.level is None and outcome.transitions == []
@@ -393,7 +395,7 @@ def test_beijing_decides_forecast_days_by_their_exceedance_probability(
     moderate = {day: 120.0 for day in heavy}
     likely = hw.make_run(session, later, {hw.BEIJING: moderate})
     _set_probability(session, likely, list(heavy), 0.35)
-    service.evaluate_run(session, likely, utcnow())
+    evaluation.evaluate_run(session, likely, utcnow())
     session.commit()
     warning = session.scalars(select(CityWarning)).one()
     assert (warning.state, warning.level) == ("proposed", "yellow")

@@ -17,7 +17,10 @@ from app.config import get_settings
 from app.outbox.models import OutboxEvent
 from app.plans.service import load_plan_files
 from app.timestamps import utcnow
-from app.warnings import service
+from app.warnings import (
+    evaluation,
+    queries,
+)
 from app.warnings.models import WarningEvent
 
 EVENTS_SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "events.schema.json"
@@ -26,7 +29,7 @@ EVENTS_SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "events.schema.js
 def evaluate(session: Session, hw: Any, days: dict[str, Any], drill: bool = False) -> int:
     issued = hw.run_time()
     run_id = hw.make_run(session, issued, days, drill=drill)
-    service.evaluate_run(session, run_id, utcnow())
+    evaluation.evaluate_run(session, run_id, utcnow())
     session.commit()
     return run_id
 
@@ -34,14 +37,14 @@ def evaluate(session: Session, hw: Any, days: dict[str, Any], drill: bool = Fals
 def orange_proposal(session: Session, hw: Any) -> str:
     issued = hw.run_time()
     evaluate(session, hw, {hw.BEIJING: hw.heavy_days(issued, hw.ORANGE_PATH)})
-    [(warning, _city)] = service.list_proposals(session)
+    [(warning, _city)] = queries.list_proposals(session)
     return str(warning.id)
 
 
 def blue_warning(session: Session, hw: Any) -> str:
     issued = hw.run_time()
     evaluate(session, hw, {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))})
-    rows, _total = service.list_warnings(session, service.WarningFilters(), utcnow(), 10, 0)
+    rows, _total = queries.list_warnings(session, queries.WarningFilters(), utcnow(), 10, 0)
     [(warning, _city)] = rows
     return str(warning.id)
 
@@ -312,7 +315,7 @@ def test_expired_and_lifted_warnings_are_active_nowhere(
             hw.SHIJIAZHUANG: hw.heavy_days(past, hw.ORANGE_PATH, first_offset=1),
         },
     )
-    service.evaluate_run(session, past_run, utcnow())
+    evaluation.evaluate_run(session, past_run, utcnow())
     # Now: blue warnings for Beijing (it stays) and Handan (lifted by hand below).
     evaluate(
         session,
@@ -324,8 +327,8 @@ def test_expired_and_lifted_warnings_are_active_nowhere(
     )
     ids = {
         w.city_code: str(w.id)
-        for w, _c in service.list_warnings(
-            session, service.WarningFilters(published_only=False), utcnow(), 10, 0
+        for w, _c in queries.list_warnings(
+            session, queries.WarningFilters(published_only=False), utcnow(), 10, 0
         )[0]
     }
     expired, stale_proposal = ids[hw.TIANJIN], ids[hw.SHIJIAZHUANG]
@@ -358,5 +361,5 @@ def test_expired_and_lifted_warnings_are_active_nowhere(
     }
     assert everything == {kept: True, lifted: False, expired: False, stale_proposal: False}
     # The scheduler's reminder uses the same query.
-    overdue = service.list_unacknowledged(session, utcnow(), timedelta(0))
+    overdue = queries.list_unacknowledged(session, utcnow(), timedelta(0))
     assert [str(w.id) for w, _c in overdue] == [kept]
