@@ -1,10 +1,11 @@
 """Limits every request meets before an endpoint runs: integers fit the database, bodies fit
 the body limit (``HAZEWARN_MAX_BODY_BYTES``, 1 MiB by default).
 
-Ids, offsets and limits are 64-bit signed integers in the database; a larger value in a path
-or query parameter would overflow the driver (a 500). ``check_integer_ranges`` runs for every
-route (an app-wide dependency, so new routes are covered without a line of their own) and
-answers 422 naming the parameter; the OpenAPI schema gives each integer that maximum.
+Ids, offsets and limits are at most 64-bit signed integers in the database; a larger value
+in a path or query parameter would overflow the driver (a 500). Ids of 32-bit key columns
+declare the smaller bound on their parameter (``INT32_MAX``). ``check_integer_ranges`` runs
+for every route (an app-wide dependency, so new routes are covered without a line of their
+own) and answers 422 naming the parameter; the OpenAPI schema gives each integer bounds.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.errors import ProblemError, problem
 
 __all__ = [
+    "INT32_MAX",
     "INT64_MAX",
     "INT64_MIN",
     "BodyLimitMiddleware",
@@ -28,6 +30,10 @@ __all__ = [
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
+#: Largest id of a table whose key is a 32-bit ``Integer`` column (warnings, forecast runs,
+#: subscriptions): their id parameters declare ``le=INT32_MAX`` so PostgreSQL never sees a
+#: larger one (it would answer "integer out of range").
+INT32_MAX = 2**31 - 1
 
 
 def is_integer_annotation(annotation: Any) -> bool:

@@ -107,6 +107,8 @@ STAFF_OR_OWNER = Rule(
 
 ROUTE_RULES: dict[str, Rule] = {
     "GET /health": PUBLIC,
+    "GET /health/live": PUBLIC,
+    "GET /health/ready": PUBLIC,
     "GET /metrics": PUBLIC,
     "GET /": PUBLIC,
     "GET /dashboard/static/{name}": PUBLIC,

@@ -40,6 +40,7 @@ from app.forecast_runs.service import (
     run_daily,
     run_hourly,
 )
+from app.request_limits import INT32_MAX
 
 router = APIRouter(tags=["forecasts"])
 
@@ -134,7 +135,7 @@ def forecast_runs(
 
 @router.get("/v1/forecast-runs/{run_id}", response_model=RunDetail)
 def forecast_run(
-    db: DbSession, run_id: Annotated[int, Path(ge=1, description="run id")]
+    db: DbSession, run_id: Annotated[int, Path(ge=1, le=INT32_MAX, description="run id")]
 ) -> RunDetail:
     """One run: model, inputs (grid files with sizes and hashes, observation window) and
     per-city counts."""
@@ -150,7 +151,9 @@ def forecast_run(
 def city_forecast(
     db: DbSession,
     code: CityCode,
-    run: Annotated[int | None, Query(ge=1, description="run id; default the latest run")] = None,
+    run: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="run id; default the latest run")
+    ] = None,
 ) -> CityForecast:
     """One city's hourly PM2.5 quantiles and daily probabilities from one run."""
     city = get_city(db, code)

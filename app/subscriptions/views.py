@@ -26,6 +26,7 @@ from app.outbox.service import (
     enqueue_ping,
     replay,
 )
+from app.request_limits import INT32_MAX
 from app.subscriptions.models import Subscription
 from app.subscriptions.schemas import (
     AttemptRead,
@@ -56,7 +57,7 @@ from app.timestamps import utcnow
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
-SubscriptionId = Annotated[int, Path(ge=1, description="subscription id")]
+SubscriptionId = Annotated[int, Path(ge=1, le=INT32_MAX, description="subscription id")]
 REPLAY_IDS_SHOWN = 1000
 
 

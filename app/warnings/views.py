@@ -24,6 +24,7 @@ from app.config import get_settings
 from app.deps import DbSession
 from app.errors import ProblemError
 from app.plans.schemas import ActionRead
+from app.request_limits import INT32_MAX
 from app.timestamps import utcnow
 from app.warnings import (
     actors,
@@ -51,7 +52,7 @@ from app.warnings.schemas import (
 
 router = APIRouter(tags=["warnings"])
 
-WarningId = Annotated[int, Path(ge=1, description="warning id", examples=[42])]
+WarningId = Annotated[int, Path(ge=1, le=INT32_MAX, description="warning id", examples=[42])]
 STAFF = (Role.DUTY_OFFICER, Role.ADMIN)
 STATES = ("proposed", "issued", "upgraded", "downgraded", "lifted", "rejected", "cancelled")
 

@@ -28,7 +28,8 @@ from app.forecast_runs.service import store_scenario_run
 from app.main import create_app
 from app.plans.service import load_plan_files
 from app.timestamps import utcnow
-from app.warnings import service as warnings_service
+from app.warnings.evaluation import evaluate_run
+from app.warnings.queries import list_proposals
 from contingency_plans.loader import PLANS_DIR
 
 BEIJING = "110000"
@@ -104,8 +105,8 @@ def world(client: TestClient) -> dict[str, Any]:
         heavy: dict[date, float] = {first: 200.0, first + timedelta(1): 300.0}
         heavy[first + timedelta(2)] = 200.0
         run_id = store_scenario_run(session, issued, {BEIJING: heavy}, model_version="matrix")
-        warnings_service.evaluate_run(session, run_id, now)
-        [(proposal, _)] = warnings_service.list_proposals(session)
+        evaluate_run(session, run_id, now)
+        [(proposal, _)] = list_proposals(session)
         warning_id = proposal.id
     admin = {"Authorization": f"Bearer {keys[Caller.ADMIN]}"}
     approved = client.post(f"/v1/proposals/{warning_id}/approve", headers=admin)
@@ -125,6 +126,11 @@ def world(client: TestClient) -> dict[str, Any]:
     return {"keys": keys, "values": values}
 
 
+#: Readiness answers 503 with its own status document while something is not ready (here:
+#: no scheduler heartbeat); that is its meaning, not an error of the request.
+READINESS = {"GET /health", "GET /health/ready"}
+
+
 def call(client: TestClient, key: str, caller_key: str | None, values: dict[str, str]) -> int:
     method, path = key.split(" ", 1)
     url = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
@@ -133,7 +139,7 @@ def call(client: TestClient, key: str, caller_key: str | None, values: dict[str,
     if method in {"POST", "PATCH", "PUT"} and "json" not in extra:
         extra = {**extra, "json": {}}
     response = client.request(method, url, headers=headers, **extra)
-    if response.status_code >= 400:
+    if response.status_code >= 400 and not (key in READINESS and response.status_code == 503):
         assert response.headers["content-type"] == "application/problem+json", (key, response)
     return response.status_code
 
@@ -149,7 +155,7 @@ def test_every_cell_of_the_matrix(client: TestClient, world: dict[str, Any]) -> 
     cells.sort(key=lambda cell: cell[2] == Answer.OK)
     for key, caller, expected in cells:
         status = call(client, key, world["keys"][caller], world["values"])
-        assert status < 500, (key, caller, status)
+        assert status < 500 or key in READINESS, (key, caller, status)
         got = {401: Answer.UNAUTHORIZED, 403: Answer.FORBIDDEN}.get(status, Answer.OK)
         if got != expected:
             wrong.append(f"{key} as {caller.value}: expected {expected.value}, got {status}")
