@@ -19,6 +19,7 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 #: Titles of the HTTP errors raised by the framework (routing, body limit).
 _TITLES = {
+    400: "Bad request",
     401: "Unauthorized",
     403: "Forbidden",
     404: "Not found",
@@ -112,8 +113,15 @@ def allowed_methods(app: Any, path: str) -> list[str]:
     return sorted(methods)
 
 
+#: FastAPI's words when the body is not JSON it can decode (bad UTF-8, nested too deep).
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 async def _http_handler(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and exc.detail == _UNPARSABLE_BODY:
+        why = "the body is not JSON that can be read (invalid UTF-8, or nested too deeply)"
+        return problem(400, "Bad request", why, [{"field": "body", "message": why}])
     response = problem(exc.status_code, _TITLES.get(exc.status_code, "Error"), str(exc.detail))
     if exc.status_code == 405:
         # Starlette names the methods of the first route matching the path only.

@@ -1,8 +1,8 @@
 """The OpenAPI schema with every error answer a route can give, each a problem+json body.
 
 FastAPI declares only a 422 with its own body shape. This adds, per operation: 422 when it
-takes parameters or a body (validation, 64-bit integer range); 413 when it takes a body
-(``HAZEWARN_MAX_BODY_BYTES``); 404 when it has path parameters; 401, 403 and 409 as the
+takes parameters or a body (validation, 64-bit integer range); 400 and 413 when it takes a
+body (unreadable JSON, ``HAZEWARN_MAX_BODY_BYTES``); 404 when it has path parameters; 401, 403 and 409 as the
 route's line in ``app.auth.access.ROUTE_RULES`` says. All point at one ``Problem`` schema
 under ``application/problem+json``; integer parameters get the 64-bit maximum.
 """
@@ -21,6 +21,7 @@ from app.request_limits import INT64_MAX, INT64_MIN
 __all__ = ["error_statuses", "install_openapi"]
 
 _DESCRIPTIONS = {
+    400: "The body could not be read as JSON (invalid UTF-8, nested too deeply)",
     401: "No API key, or an unknown or revoked one",
     403: "The key's role or scope does not allow this",
     404: "No such object (or not visible to this caller)",
@@ -39,7 +40,7 @@ def error_statuses(method: str, path: str, operation: dict[str, Any]) -> list[in
     if parameters or body:
         statuses.add(422)
     if body:
-        statuses.add(413)
+        statuses |= {400, 413}
     if any(p.get("in") == "path" for p in parameters):
         statuses.add(404)
     rule = ROUTE_RULES.get(route_key(method, path))
