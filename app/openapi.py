@@ -2,9 +2,9 @@
 
 FastAPI declares only a 422 with its own body shape. This adds, per operation: 422 when it
 takes parameters or a body (validation, 64-bit integer range); 400 and 413 when it takes a
-body (unreadable JSON, ``HAZEWARN_MAX_BODY_BYTES``); 404 when it has path parameters; 401, 403 and 409 as the
-route's line in ``app.auth.access.ROUTE_RULES`` says. All point at one ``Problem`` schema
-under ``application/problem+json``; integer parameters get the 64-bit maximum.
+body (unreadable JSON, ``HAZEWARN_MAX_BODY_BYTES``); 404 when it has path parameters; 401,
+403 and 409 as the route's line in ``app.auth.access.ROUTE_RULES`` says. All point at one
+``Problem`` schema under ``application/problem+json``; integers get 64-bit bounds.
 """
 
 from __future__ import annotations
