@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from alerts.criteria import DailyAQI
-from forecasting.aqi import daily_aqi, iaqi, pm25_for_aqi, version_for
+from forecasting.aqi import MIN_HOURS_24H, daily_aqi, iaqi, pm25_for_aqi, version_for
 
 #: A forecast day needs at least this many hourly values (of 24) to count.
 MIN_HOURS_PER_DAY: Final = 18
@@ -340,12 +340,15 @@ def heavy_under_way(
     is above
     ``threshold`` (200: heavy pollution) **and** the rolling 24-h AQI of observations
     merged with the forecast stays above it at every hour up to ``now +
-    no_improvement_hours`` (12 h, the Liaocheng rule). With too few hours for either, False.
+    no_improvement_hours`` (12 h, the Liaocheng rule). With too few hours for either (the
+    observed window needs 20 valid hours, `forecasting.aqi.MIN_HOURS_24H`), False.
     This is the exception to the 24-h lead time: such a warning is issued at once.
     """
     start = _aware_utc(now, "now").replace(minute=0, second=0, microsecond=0)
     observed_only = merged_hours(observed, [], decide_from)
-    current = rolling_aqi(observed_only, start, zone)
+    # Observed alone, this is an observed 24 h mean: it needs the 20 valid hours HJ 633 /
+    # GB 3095 ask of one (`MIN_HOURS_24H`), not the 18 a forecast day gets.
+    current = rolling_aqi(observed_only, start, zone, min_hours=MIN_HOURS_24H)
     if current is None or current <= threshold:
         return False
     merged = merged_hours(observed, forecast, decide_from)

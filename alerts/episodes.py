@@ -466,6 +466,21 @@ def make_transition(
     )
 
 
+#: Transitions that lower or end a warning (or drop a waiting change): a degraded run
+#: (a grid lacking weather the model can do without) never makes them by itself.
+LOWERING_KINDS: Final = frozenset({Kind.WITHDRAWN, Kind.DOWNGRADED, Kind.LIFTED, Kind.CANCELLED})
+
+
+def hold_if_degraded(state: EpisodeState | None, decision: Decision, degraded: bool) -> Decision:
+    """The decision a run may take given whether it is degraded. A degraded run's step
+    that would withdraw, downgrade, lift or cancel is held whole: nothing changes and the
+    state stays as it was (its counters do not advance), so the change waits for a duty
+    officer or a complete run. Raising a warning is never held."""
+    if not degraded or not any(t.kind in LOWERING_KINDS for t in decision.transitions):
+        return decision
+    return Decision(transitions=(), new_state=state)
+
+
 def _system_decision(
     before: EpisodeState | None,
     after: EpisodeState,

@@ -175,6 +175,10 @@ cli.command("dispatcher")(dispatcher)
 from app.warnings.cli import warnings_cli  # noqa: E402
 
 cli.add_typer(warnings_cli, name="warnings")
+from app.regional.cli import regional_cli, regions_cli  # noqa: E402
+
+cli.add_typer(regions_cli, name="regions")
+cli.add_typer(regional_cli, name="regional")
 
 from app.forecast_runs.cli import forecast_cli, verify_command  # noqa: E402
 
@@ -193,6 +197,9 @@ cli.add_typer(health_cli, name="health")
 from app.demo import demo_command  # noqa: E402
 
 cli.command("demo")(demo_command)
+from app.data.cli import data_cli  # noqa: E402
+
+cli.add_typer(data_cli, name="data")
 
 
 def main() -> None:

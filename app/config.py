@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -22,6 +23,16 @@ class Settings(BaseSettings):
     shared_data: Path = Field(
         default=Path("../shared/data"),
         description="Folder of the public datasets used by tests, benchmarks and the demo.",
+    )
+    data_cache: Path = Field(
+        default=Path("var/data"),
+        description="Folder `hazewarn data fetch` downloads the public datasets into (the "
+        "layout of ../shared/data: HAZEWARN_SHARED_DATA can point at it).",
+    )
+    data_mirror_url: str | None = Field(
+        default=None,
+        description="Fetch datasets from this mirror ({url}/{dataset}/{file}) instead of "
+        "their publishers; the pinned hashes still decide.",
     )
     host: str = Field(default="127.0.0.1", description="Address `hazewarn serve` binds.")
     port: int = Field(default=8000, description="Port `hazewarn serve` listens on.")
@@ -66,10 +77,24 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="Absolute base URL of the API, for CAP and Atom links.",
     )
+    public_read_recheck_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        description="Anonymous warning-list and Atom answers are served from memory; each "
+        "process checks the database for changes made elsewhere at most this often "
+        "(its own changes show at once; 0 checks on every request).",
+    )
     clock_offset_seconds: float = Field(
         default=0,
         description="Shift of the service clock (app.timestamps.utcnow), in seconds. "
-        "`hazewarn demo` sets it to replay a past episode; keep 0 in production.",
+        "`hazewarn demo` sets it to replay a past episode (in the hazewarn-demo.env it "
+        "writes, so every command of the demo's folder shares it); keep 0 in production.",
+    )
+    forecast_issue_tolerance_minutes: float = Field(
+        default=15,
+        ge=0,
+        description="A forecast run's issue time may be at most this far after the service "
+        "clock (clock skew); a later one is refused.",
     )
     # --- the scheduler process (`hazewarn scheduler`, docs/scheduler.md) ---
     grid_inbox: Path = Field(
@@ -124,6 +149,15 @@ class Settings(BaseSettings):
         description="Serve the scheduler process's Prometheus metrics (job runs, failures) on "
         "this port (unset: not served).",
     )
+    dask_scheduler_address: str | None = Field(
+        default=None,
+        description="A distributed scheduler (tcp://host:8786): lazy grid reads of forecast runs "
+        "compute on its workers, and the scheduler's inbox reads every grid lazily. Unset: "
+        "dask runs in this process.",
+    )
+    dask_connect_timeout_seconds: float = Field(
+        default=30, gt=0, description="How long to wait for the dask scheduler at start."
+    )
     # --- health, logs (docs/operations.md) ---
     heartbeat_seconds: float = Field(
         default=15, gt=0, description="How often the scheduler and dispatchers record a heartbeat."
@@ -176,6 +210,30 @@ class Settings(BaseSettings):
         return frozenset(name.strip() for name in self.health_required.split(",") if name.strip())
 
 
+#: The file `hazewarn demo` writes in the folder it runs in (`app.demo_serve`).
+DEMO_ENV_FILE = Path("hazewarn-demo.env")
+
+
+def env_files() -> tuple[Path, ...]:
+    """The dotenv files the settings read under the environment variables, later ones
+    winning: ``.env`` then `DEMO_ENV_FILE` in the working folder (so every command run
+    where the demo ran shares its database and clock), or only ``HAZEWARN_ENV_FILE`` when
+    set (empty: none)."""
+    name = os.environ.get("HAZEWARN_ENV_FILE")
+    if name is None:
+        return (Path(".env"), DEMO_ENV_FILE)
+    return (Path(name),) if name else ()
+
+
+def demo_env_file() -> Path | None:
+    """Where `hazewarn demo` writes its environment: `DEMO_ENV_FILE`, or
+    ``HAZEWARN_ENV_FILE`` when set (empty: nowhere)."""
+    name = os.environ.get("HAZEWARN_ENV_FILE")
+    if name is None:
+        return DEMO_ENV_FILE
+    return Path(name) if name else None
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    return Settings(_env_file=env_files() or None)

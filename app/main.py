@@ -18,11 +18,13 @@ from app.observations.views import router as observations_router
 from app.openapi import install_openapi
 from app.outbox.views import router as outbox_router
 from app.plans.views import router as plans_router
+from app.regional.views import router as regional_router
 from app.request_limits import BodyLimitMiddleware, check_integer_ranges
 from app.security_headers import SecurityHeadersMiddleware
 from app.stations.views import router as stations_router
 from app.subscriptions.views import router as subscriptions_router
 from app.warnings.evaluation import register_run_hook
+from app.warnings.public_reads import PublicReadMiddleware
 from app.warnings.views import router as warnings_router
 
 
@@ -36,6 +38,9 @@ def create_app() -> FastAPI:
         dependencies=[Depends(check_integer_ranges)],
     )
     install_problem_handlers(app)
+    # Innermost middleware (added first): anonymous public reads still fresh in memory are
+    # answered before routing; outer middleware sees them like any request.
+    app.add_middleware(PublicReadMiddleware)
     # Every forecast run stored in this process is evaluated for warnings (idempotent).
     register_run_hook()
     app.add_middleware(RequestMiddleware)
@@ -54,5 +59,6 @@ def create_app() -> FastAPI:
     app.include_router(subscriptions_router)
     app.include_router(outbox_router)
     app.include_router(warnings_router)
+    app.include_router(regional_router)
     app.include_router(dashboard_router)
     return app

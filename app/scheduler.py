@@ -10,6 +10,8 @@ several uvicorn workers never run a job twice). Jobs:
   90 days against the observations that have arrived since.
 - ``unacknowledged`` (every ``HAZEWARN_SCHEDULER_UNACK_CHECK_MINUTES``): flags warnings the
   city office has not acknowledged in time.
+- ``regional_lagging`` (same interval): flags member cities lagging behind an issued
+  regional warning past its grace (``regional.lagging`` events to the coordinator).
 - the outbox dispatcher loop, continuously in a thread, when
   ``HAZEWARN_SCHEDULER_RUNS_DISPATCHER`` is true (the one-machine set-up).
 
@@ -23,15 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib
-import json
 import logging
 import shutil
 import signal
 import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -184,6 +185,7 @@ def process_grid_inbox(
     model_path: Path,
     settle_seconds: float = 30.0,
     sessions: SessionFactory = session_scope,
+    lazy_read_bytes: int = LAZY_READ_BYTES,
 ) -> list[InboxOutcome]:
     """Run a forecast for every ready grid file in ``inbox`` (see `inbox_candidates`).
 
@@ -235,7 +237,7 @@ def process_grid_inbox(
                 continue
             first, last = grid_valid_range(path)
             issue = issue_time_for_grid(first, last, now, max_lead)
-            chunks = "auto" if _size(path) > LAZY_READ_BYTES else None
+            chunks = "auto" if _size(path) > lazy_read_bytes else None
             with sessions() as session:
                 run = run_forecast(session, [path], issue, model, chunks=chunks, now=now)
                 run_id = run.id
@@ -324,6 +326,27 @@ def flag_unacknowledged(
     return overdue
 
 
+def flag_regional_lagging(
+    now: datetime, *, sessions: SessionFactory = session_scope
+) -> dict[str, list[str]]:
+    """Members lagging behind issued regional warnings, per regional warning id
+    (`app.regional.evaluation.check_lagging`: new laggards get a ``regional.lagging`` event
+    and an audit line, committed here; the gauge counts them per region)."""
+    from app.regional.evaluation import check_lagging
+
+    with sessions() as session:
+        lagging = check_lagging(session, now)
+    for warning_id, cities in lagging.items():
+        if cities:
+            log.warning(
+                "regional warning %s: %d member(s) lagging: %s",
+                warning_id,
+                len(cities),
+                ", ".join(cities),
+            )
+    return lagging
+
+
 # --------------------------------------------------------------------------- dispatcher
 
 
@@ -370,44 +393,6 @@ class DispatcherThread(threading.Thread):
         self.join(timeout)
 
 
-# --------------------------------------------------------------------------- monthly ranking
-
-
-def previous_month(now: datetime, zone: str = "UTC") -> date:
-    """The first day of the calendar month before ``now``'s month in ``zone``."""
-    local = now.astimezone(ZoneInfo(zone)).date()
-    return (local.replace(day=1) - timedelta(days=1)).replace(day=1)
-
-
-def write_monthly_ranking(
-    now: datetime,
-    *,
-    folder: Path,
-    zone: str = "UTC",
-    sessions: SessionFactory = session_scope,
-) -> Path:
-    """Rank the cities by average daily AQI over the month before ``now`` (in ``zone``) and
-    write ``folder/YYYY-MM.json`` (replaced whole, never half-written): the published
-    figure `GET /v1/rankings/monthly` also computes on request."""
-    from app.warnings.rankings import monthly_ranking
-
-    month = previous_month(now, zone)
-    with sessions() as session:
-        ranked = monthly_ranking(session, month)
-    body = {
-        "month": f"{month:%Y-%m}",
-        "computed_at": now.isoformat(),
-        "cities": [{"rank": rank, **asdict(item)} for rank, item in enumerate(ranked, 1)],
-    }
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{month:%Y-%m}.json"
-    partial = target.with_name(f".{target.name}.partial")
-    partial.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
-    partial.replace(target)
-    log.info("monthly ranking %s: %d cities ranked -> %s", body["month"], len(ranked), target)
-    return target
-
-
 # --------------------------------------------------------------------------- heartbeat
 
 #: This process's heartbeat identity and start time.
@@ -434,10 +419,14 @@ def _grid_inbox() -> None:
         inbox=settings.grid_inbox,
         model_path=settings.model_path,
         settle_seconds=settings.grid_settle_seconds,
+        # With a dask cluster every grid is read lazily, so the cluster does the reading.
+        lazy_read_bytes=0 if settings.dask_scheduler_address else LAZY_READ_BYTES,
     )
 
 
 def _monthly_ranking() -> None:
+    from app.warnings.rankings import write_monthly_ranking
+
     settings = get_settings()
     write_monthly_ranking(utcnow(), folder=settings.rankings_dir, zone=settings.scheduler_timezone)
 
@@ -447,6 +436,7 @@ JOBS: dict[str, Callable[[], Any]] = {
     "grid_inbox": _grid_inbox,
     "verify": lambda: verify_recent_runs(utcnow()),
     "unacknowledged": lambda: flag_unacknowledged(utcnow()),
+    "regional_lagging": lambda: flag_regional_lagging(utcnow()),
     "monthly_ranking": _monthly_ranking,
     "heartbeat": lambda: record_scheduler_heartbeat(utcnow()),
 }
@@ -551,6 +541,12 @@ def build_scheduler(settings: Settings | None = None, *, background: bool = Fals
         next_run_time=now,
         misfire_grace_time=None,
     )
+    add(
+        "regional_lagging",
+        "flag members lagging behind regional warnings",
+        IntervalTrigger(minutes=settings.scheduler_unack_check_minutes, timezone=zone),
+        next_run_time=now,
+    )
     return scheduler
 
 
@@ -623,6 +619,10 @@ def scheduler_command(
         verify_recent_runs(now)
         overdue = flag_unacknowledged(now)
         console.print(f"unacknowledged warnings: {len(overdue)}")
+        lagging = flag_regional_lagging(now)
+        console.print(
+            f"members lagging behind regional warnings: {sum(map(len, lagging.values()))}"
+        )
         record_scheduler_heartbeat(now)
         return
     # APScheduler logs every job start and end at INFO; the jobs log what they did.
@@ -632,6 +632,9 @@ def scheduler_command(
         from prometheus_client import start_http_server
 
         start_http_server(port, addr="0.0.0.0")  # scraped from other hosts
+    from app.forecast_runs.cluster import connect
+
+    connect(settings)  # forecast runs on a dask cluster, when one is configured
     scheduler = build_scheduler(settings)
     console.print(f"[bold]hazewarn scheduler[/] watching {settings.grid_inbox.resolve()}")
     for job in scheduler.get_jobs():

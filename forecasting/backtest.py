@@ -42,6 +42,8 @@ from forecasting.model import (
     train_forecast_model,
     truncate_series,
 )
+from forecasting.observations import station_point
+from forecasting.qc import mask_flagged
 from forecasting.station_met import station_met_dataset
 
 #: Thresholds (µg/m³) of the categorical scores in metrics.json.
@@ -101,9 +103,21 @@ def station_series(
     observations: pd.DataFrame, timezone: str, end: pd.Timestamp | None = None
 ) -> dict[str, PointSeries]:
     """Each station's series: its pollutants and its own weather as canonical met
-    (`forecasting.station_met`), cut before ``end`` (UTC, exclusive) when given."""
+    (`forecasting.station_met`), cut before ``end`` (UTC, exclusive) when given.
+
+    A station is (city, station): the keys are `station_point` names ("Beijing/US Post"),
+    so the four cities' "US Post" series stay four stations. QC-flagged values are left
+    out (`forecasting.qc.mask_flagged`). A station-hour given twice raises ValueError
+    (read files with `combine_observation_files` to be told the file and line)."""
     if end is not None:
         observations = observations[pd.DatetimeIndex(observations["time"]) < end]
+    cities = observations["city"] if "city" in observations else [None] * len(observations)
+    points = [station_point(s, c) for s, c in zip(observations["station"], cities, strict=True)]
+    observations = mask_flagged(observations).assign(station=points)
+    repeated = observations.duplicated(subset=["station", "time"]).to_numpy()
+    if repeated.any():
+        row = observations.iloc[int(repeated.argmax())]
+        raise ValueError(f"duplicate station-hour: {row['station']} {row['time']}")
     met = station_met_dataset(observations)
     out = {}
     for station, rows in observations.groupby("station", sort=True):

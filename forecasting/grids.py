@@ -76,6 +76,22 @@ SOURCE_NAMES: dict[str, tuple[str, ...]] = {
 }
 WRF_PRECIP_PARTS: tuple[str, ...] = ("RAINC", "RAINNC")  # accumulated mm since the run start
 
+# Physically plausible range of each canonical variable, in canonical units, checked after
+# unit conversion (`check_plausible`). Generous on purpose: they catch a wrong unit label
+# (temperatures in K labelled degC, pressure in Pa labelled hPa), never real weather.
+PLAUSIBLE_RANGES: dict[str, tuple[float, float]] = {
+    "t2m": (-90.0, 60.0),  # records: -89.2 °C (Vostok), 56.7 °C (Death Valley)
+    "d2m": (-100.0, 40.0),  # dew point never above ~35 °C
+    "rh": (0.0, 105.0),  # a few % of supersaturation from model humidity
+    "u10": (-100.0, 100.0),
+    "v10": (-100.0, 100.0),
+    "wspd": (0.0, 100.0),  # 10 m gust record ~113 m/s; hourly means far below
+    "wdir": (0.0, 360.0),
+    "sp": (300.0, 1100.0),  # Everest's summit ~330 hPa; sea-level record 1084 hPa
+    "blh": (0.0, 10000.0),
+    "tp": (-0.1, 500.0),  # hourly record ~305 mm; -0.1 allows packing noise around 0
+}
+
 _QUANTITY: dict[str, str] = {
     "t2m": "temperature",
     "d2m": "temperature",
@@ -234,7 +250,8 @@ def open_grid(
     missing).
 
     Raises :class:`GridError` on a missing file, an unknown format, missing coordinates, a
-    variable with unknown units or with no finite value, or a file with no known variable.
+    variable with unknown units or with no finite value, a file with no known variable, or
+    (in-memory grids) a value outside the variable's `PLAUSIBLE_RANGES` after conversion.
     """
     files = _as_path_list(paths)
     engines = {path: engine or _detect_engine(path) for path in files}
@@ -297,6 +314,8 @@ def open_grid(
     )
     if chunks is None and len(files) == 1:
         canonical = canonical.load()
+    # In-memory grids are checked whole here; lazy ones where they are sampled.
+    check_plausible(canonical, sources[0] if len(sources) == 1 else str(sources), lazy=False)
     return canonical
 
 
@@ -684,6 +703,34 @@ def _unit_rule(da: xr.DataArray, canonical: str, where: str) -> UnitRule:
             f" known: {sorted(rules)}"
         )
     return rule
+
+
+def check_plausible(ds: xr.Dataset, where: str, *, lazy: bool = True) -> None:
+    """Raise `GridError` when a canonical variable of ``ds`` has a value outside its
+    `PLAUSIBLE_RANGES` (±inf included; NaN is missing, not implausible). The message names
+    the variable, the range and the minimum and maximum found. ``lazy=False`` skips
+    dask-backed variables (they are checked where they are sampled, not read whole)."""
+    for name in CANONICAL_VARIABLES:
+        if name not in ds.data_vars or name not in PLAUSIBLE_RANGES:
+            continue
+        da = ds[name]
+        if da.chunks is not None and not lazy:
+            continue
+        values = np.asarray(da.values if da.chunks is None else da.compute().values, dtype=float)
+        present = values[~np.isnan(values)]
+        if present.size == 0:
+            continue
+        low, high = PLAUSIBLE_RANGES[name]
+        found_low, found_high = float(present.min()), float(present.max())
+        if found_low >= low and found_high <= high:
+            continue
+        source = da.attrs.get("source", "")
+        raise GridError(
+            f"{where}: {name} ({LONG_NAMES[name]}) outside its plausible range "
+            f"{low:g}..{high:g} {CANONICAL_UNITS[name]}: found {found_low:.6g}..{found_high:.6g}"
+            + (f" after converting {source}" if source else "")
+            + " (wrong units label?)"
+        )
 
 
 def _check_not_all_nan(da: xr.DataArray, where: str) -> None:

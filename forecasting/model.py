@@ -361,6 +361,27 @@ class TrainingConfig:
     random_state: int = 0
 
 
+#: Weather a forecast cannot do without: temperature, humidity and wind drive haze (a grid
+#: with t2m, d2m or rh, u10 and v10 provides all of these through `forecasting.grids`).
+MET_REQUIRED: tuple[str, ...] = ("t2m", "d2m", "rh", "u10", "v10", "wspd")
+#: Weather the features read but a forecast can do without (degraded); a model keeps those
+#: its training series actually had (station weather has no boundary-layer height).
+MET_OPTIONAL_CANDIDATES: tuple[str, ...] = ("sp", "tp", "blh")
+MET_OPTIONAL: tuple[str, ...] = ("sp", "tp")
+
+
+def met_seen(series_by_point: Mapping[str, PointSeries]) -> tuple[str, ...]:
+    """The optional met variables with at least one value in the training series."""
+    return tuple(
+        name
+        for name in MET_OPTIONAL_CANDIDATES
+        if any(
+            name in series.values and bool(np.isfinite(series.values[name]).any())
+            for series in series_by_point.values()
+        )
+    )
+
+
 @dataclass
 class ForecastModel:
     """A trained model with everything needed to predict and to explain itself."""
@@ -382,6 +403,11 @@ class ForecastModel:
     warn_cutoffs: dict[float, float]
     training: dict[str, Any] = field(default_factory=dict)
     skill: dict[str, Any] = field(default_factory=dict)
+    #: Forecast-weather variables (canonical, `forecasting.grids`) the model needs: a grid
+    #: without one of them is refused. (Artefacts from before this field read the default.)
+    met_required: tuple[str, ...] = MET_REQUIRED
+    #: Variables it was trained with but can do without: a run missing one is degraded.
+    met_optional: tuple[str, ...] = MET_OPTIONAL
 
     @property
     def lead_days(self) -> tuple[int, ...]:
@@ -637,6 +663,8 @@ def train_forecast_model(
         daily_spread=spread,
         calibrators=calibrators,
         warn_cutoffs=cutoffs,
+        met_required=MET_REQUIRED,
+        met_optional=met_seen(series_by_point),
         training={
             "points": sorted(series_by_point),
             "timezone": tz,
@@ -1125,6 +1153,8 @@ def describe_model(model: ForecastModel) -> dict[str, Any]:
         "training": model.training,
         "config": asdict(model.config),
         "features": list(model.features),
+        "met_required": list(model.met_required),
+        "met_optional": list(model.met_optional),
         "quantiles": list(QUANTILES),
         "exceedance_thresholds": list(EXCEEDANCE_THRESHOLDS),
         "daily_spread": {str(k): list(v) for k, v in model.daily_spread.items()},

@@ -36,8 +36,11 @@ Every reader is vectorised pandas: no Python loop runs per row.
 
 from __future__ import annotations
 
+import gzip
 import io
 import re
+import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +101,7 @@ UNIT_TO_MICROGRAMS: dict[str, float] = {
 LONG_REQUIRED = ("station", "time", "pollutant", "value", "unit")
 
 HEADER_LINE = 1  # data row i (0-based) is on line i + 2
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 class ObservationFileError(ValueError):
@@ -121,6 +125,9 @@ class ObservationFile:
     rows_read: int  # data lines in the file
     #: (station, city) -> line of the first row naming that station.
     station_lines: dict[tuple[str, str | None], int] = field(default_factory=dict)
+    #: The line of each frame row (five-cities: the line of the hour; long CSV: the first
+    #: line of the station-hour).
+    lines: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
 
 
 def read_observations(path: str | Path) -> pd.DataFrame:
@@ -135,6 +142,11 @@ def read_observation_file(path: str | Path) -> ObservationFile:
         raw = path.read_bytes()
     except OSError as exc:
         raise ObservationFileError(path, None, f"cannot read file: {exc.strerror}") from exc
+    if raw[:2] == GZIP_MAGIC:  # e.g. the demo extract: any format, gzip-compressed
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise ObservationFileError(path, None, f"corrupt gzip file: {exc}") from exc
     if not raw.strip():
         raise ObservationFileError(path, None, "empty file")
     text_encoding = _encoding(raw)
@@ -167,6 +179,54 @@ def read_observation_file(path: str | Path) -> ObservationFile:
         parsed.frame["qc_flags"], flag_observations(parsed.frame)
     )
     return parsed
+
+
+def station_point(station: str, city: str | None) -> str:
+    """The name of a station as one model point: ``City/Station`` (``Station`` when the
+    file names no city). Station names repeat across cities ("US Post" in Beijing,
+    Shanghai, Guangzhou and Chengdu), so the identity of a station is the pair."""
+    return f"{city}/{station}" if city else str(station)
+
+
+def combine_observation_files(files: Sequence[ObservationFile]) -> pd.DataFrame:
+    """The frames of several read files as one, for training and backtests.
+
+    A station-hour (station, city, hour) may appear once: a second one, in the same file
+    or another, raises `ObservationFileError` at its file and line, naming where the first
+    one is. Duplicates are refused, never dropped: which of two readings is right is not
+    ours to guess (the database import instead merges them by its documented rule).
+    """
+    if not files:
+        raise ValueError("no observation files")
+    frame = pd.concat([f.frame for f in files], ignore_index=True)
+    if frame.empty:
+        return frame
+    keys = pd.DataFrame(
+        {
+            "station": frame["station"].to_numpy(dtype=object),
+            "city": frame["city"].fillna("").to_numpy(dtype=object),
+            "time": pd.DatetimeIndex(frame["time"]).as_unit("s").asi8,
+        }
+    )
+    duplicated = keys.duplicated(keep="first").to_numpy()
+    if duplicated.any():
+        owners = np.concatenate([np.full(len(f.frame), i) for i, f in enumerate(files)])
+        lines = np.concatenate(
+            [f.lines if len(f.lines) == len(f.frame) else np.zeros(len(f.frame)) for f in files]
+        ).astype(np.int64)
+        row = int(np.flatnonzero(duplicated)[0])
+        same = (keys == keys.iloc[row]).all(axis=1).to_numpy()
+        first = int(np.flatnonzero(same)[0])
+        when = pd.Timestamp(frame["time"].iloc[row]).strftime("%Y-%m-%dT%H:%MZ")
+        name = station_point(frame["station"].iloc[row], frame["city"].iloc[row])
+        earlier = files[owners[first]]
+        raise ObservationFileError(
+            files[owners[row]].path,
+            int(lines[row]) or None,
+            f"duplicate station-hour: {name} {when} is also in {earlier.path}, "
+            f"line {int(lines[first])}",
+        )
+    return frame
 
 
 # --------------------------------------------------------------------------- helpers
@@ -254,6 +314,13 @@ def _numeric(path: Path, table: pd.DataFrame, column: str) -> np.ndarray:
             )
         series = converted
     values = np.array(series.to_numpy(dtype="float64", na_value=np.nan), copy=True)
+    infinite = np.isinf(values)
+    if infinite.any():
+        # "inf" parses as a number, but no instrument reads it: refuse, never count it.
+        row = int(np.flatnonzero(infinite)[0])
+        raise ObservationFileError(
+            path, row + 2, f"value {values[row]:g} in column {column!r} is not finite"
+        )
     values[np.isin(values, MISSING_CODES)] = np.nan
     return values
 
@@ -386,7 +453,7 @@ def _read_beijing_multisite(
         n, station, "Beijing", _utc(local, hour_ending=True), values, "beijing-multisite"
     )
     _check_unique_hours(path, frame[["station", "time"]], lines)
-    return ObservationFile(path, "beijing-multisite", frame, n, _first_lines(frame, lines))
+    return ObservationFile(path, "beijing-multisite", frame, n, _first_lines(frame, lines), lines)
 
 
 def _compass(path: Path, names: pd.Series, table: dict[str, float], allow_calm: bool) -> np.ndarray:
@@ -480,7 +547,8 @@ def _read_five_cities(path: Path, raw: bytes, encoding: str, header: list[str]) 
     else:
         frame = _frame(0, np.array([], dtype=object), city, utc[:0], {}, "five-cities")
         lines = np.array([], dtype=int)
-    return ObservationFile(path, "five-cities", frame, n, _first_lines(frame, lines))
+    _check_unique_hours(path, frame[["station", "time"]], lines)
+    return ObservationFile(path, "five-cities", frame, n, _first_lines(frame, lines), lines)
 
 
 # --------------------------------------------------------------------------- 2010 US Embassy
@@ -513,7 +581,7 @@ def _read_beijing_prsa_2010(
     frame = _frame(count, "US Post", "Beijing", utc, values, "beijing-prsa-2010")
     lines = np.arange(rows.start, rows.stop) + 2
     _check_unique_hours(path, frame[["station", "time"]], lines)
-    return ObservationFile(path, "beijing-prsa-2010", frame, n, _first_lines(frame, lines))
+    return ObservationFile(path, "beijing-prsa-2010", frame, n, _first_lines(frame, lines), lines)
 
 
 # --------------------------------------------------------------------------- StateAir
@@ -571,7 +639,7 @@ def _read_stateair(path: Path, raw: bytes, encoding: str, header: list[str]) -> 
         names = qc_name.str.strip().str.lower().str.replace(r"\W+", "-", regex=True)
         frame.loc[other, "qc_flags"] = ("pm25:" + names[other]).to_numpy()
     _check_unique_hours(path, frame[["station", "city", "time"]], lines)
-    return ObservationFile(path, "stateair", frame, n, _first_lines(frame, lines))
+    return ObservationFile(path, "stateair", frame, n, _first_lines(frame, lines), lines)
 
 
 # --------------------------------------------------------------------------- long CSV
@@ -641,7 +709,16 @@ def _read_long_csv(path: Path, raw: bytes, encoding: str, header: list[str]) -> 
         raise ObservationFileError(
             path, row + 2, f"unknown unit {table['unit'].iloc[row]!r}: want ug/m3, µg/m3 or mg/m3"
         )
-    value = _numeric(path, table, "value") * factor
+    with np.errstate(over="ignore"):
+        value = _numeric(path, table, "value") * factor
+    overflow = np.isinf(value)
+    if overflow.any():
+        row = int(np.flatnonzero(overflow)[0])
+        raise ObservationFileError(
+            path,
+            row + 2,
+            f"value {table['value'].iloc[row]} {unit.iloc[row]} is not finite in µg/m³",
+        )
     is_co = (pollutant == "co").to_numpy()
     value[is_co] = value[is_co] / 1000.0  # CO is stored in mg/m³
     # One output row per (station, city, hour): an int64 key per line, then factorize.
@@ -678,4 +755,4 @@ def _read_long_csv(path: Path, raw: bytes, encoding: str, header: list[str]) -> 
     order = np.lexsort((hours[first_row], station_code[first_row]))
     frame = frame.iloc[order].reset_index(drop=True)
     lines = first_row[order] + 2
-    return ObservationFile(path, "long-csv", frame, n, _first_lines(frame, lines))
+    return ObservationFile(path, "long-csv", frame, n, _first_lines(frame, lines), lines)

@@ -1,24 +1,32 @@
 """Quality-control flags for hourly station observations. Flags mark values; they never
 delete or change them, so a reviewer can always see what the instrument reported.
 
-Three checks per pollutant column (`pm25`, `pm10`, `so2`, `no2`, `co`, `o3`; CO in mg/m³,
+Four checks per pollutant column (`pm25`, `pm10`, `so2`, `no2`, `co`, `o3`; CO in mg/m³,
 the rest in µg/m³), each a station's hours taken in time order:
 
 - `negative`: the value is below zero (also checked for `rh`, `rain` and `wspd`, which
   cannot be negative either).
-- `spike`: the value is physically absurd: above `ABSURD_MAXIMUM`, or a one-hour jump that
-  rises more than `SPIKE_RISE` above the higher of its neighbouring hours *and* is more than
-  `SPIKE_RATIO` times that neighbour. Neighbours are the previous and next hour of the same
-  station when present; a value with no neighbour is only checked against the maximum.
-  Real haze episodes rise over several hours, so they pass; the Beijing multi-site files
-  (PM2.5 up to 999 µg/m³, all genuine) get a handful of flags.
+- `impossible`: the value is above the pollutant's ceiling `ABSURD_MAXIMUM` (no instrument
+  reading is physically credible up there: 1,000,000 µg/m³ PM2.5, 1e308).
+- `spike`: a one-hour jump that rises more than `SPIKE_RISE` above the higher of its
+  neighbouring hours *and* is more than `SPIKE_RATIO` times that neighbour. Neighbours are
+  the previous and next hour of the same station when present. Real haze episodes rise
+  over several hours, so they pass; the Beijing multi-site files (PM2.5 up to 999 µg/m³,
+  all genuine) get a handful of flags.
 - `stuck`: the same value in at least `STUCK_HOURS` consecutive hours, when that value is
   above the pollutant's `STUCK_FLOOR`. Low concentrations are reported at the instrument's
   resolution (SO2 at 2 µg/m³ for days on end, CO in 0.1 mg/m³ steps) and legitimately
   repeat, so only repeats above the floor are suspicious.
 
 `flag_observations(frame)` returns the flags of each row as one string,
-"pm25:spike,o3:stuck" (column order, then negative, spike, stuck), "" when clean.
+"pm25:spike,o3:stuck" (column order, then negative, impossible, spike, stuck), "" when
+clean.
+
+Flags are honoured downstream: a flagged value is not a valid value. `mask_flagged(frame)`
+gives the frame with every flagged value set to NaN (a flag `<column>:<anything>` masks that
+column of that row only; StateAir's own QC names count too), and `flagged_columns(flags)`
+says which columns a flag string masks. Daily AQI, features, verification and rankings
+read values through them.
 """
 
 from __future__ import annotations
@@ -63,7 +71,7 @@ STUCK_FLOOR: dict[str, float] = {
     "o3": 5.0,
 }
 
-FLAG_ORDER: tuple[str, ...] = ("negative", "spike", "stuck")
+FLAG_ORDER: tuple[str, ...] = ("negative", "impossible", "spike", "stuck")
 
 
 def flag_observations(frame: pd.DataFrame) -> pd.Series:
@@ -84,7 +92,9 @@ def flag_observations(frame: pd.DataFrame) -> pd.Series:
         values = frame[column].to_numpy(dtype="float64", na_value=np.nan)[order]
         masks = {"negative": values < 0}
         if column in POLLUTANT_COLUMNS:
-            masks["spike"] = _spikes(values, previous_ok, next_ok, column)
+            with np.errstate(invalid="ignore"):
+                masks["impossible"] = values > ABSURD_MAXIMUM[column]
+            masks["spike"] = _spikes(values, previous_ok, next_ok, column) & ~masks["impossible"]
             masks["stuck"] = _stuck(values, previous_ok, STUCK_FLOOR[column])
         for flag in FLAG_ORDER:
             mask = masks.get(flag)
@@ -95,6 +105,39 @@ def flag_observations(frame: pd.DataFrame) -> pd.Series:
             # Only flagged rows (rare) are touched, so this loop is short.
             flags[rows] = [f"{old},{token}" if old else token for old in flags[rows]]
     return pd.Series(flags, index=frame.index, dtype=object)
+
+
+def flagged_columns(flags: str | None) -> set[str]:
+    """The value columns a row's flag string marks: "pm25:spike,o3:stuck" -> {pm25, o3}."""
+    if not flags:
+        return set()
+    return {token.split(":", 1)[0].strip() for token in flags.split(",") if ":" in token}
+
+
+def mask_flagged(frame: pd.DataFrame, flags: pd.Series | None = None) -> pd.DataFrame:
+    """A copy of ``frame`` where every flagged value is NaN (only the flagged column of the
+    flagged row). ``flags``: the flag strings, default the frame's ``qc_flags`` column;
+    absent or empty flags mask nothing. Columns named by a flag but not in the frame are
+    ignored."""
+    if flags is None:
+        if "qc_flags" not in frame:
+            return frame.copy()
+        flags = frame["qc_flags"]
+    text = pd.Series(flags, index=frame.index).fillna("").astype(str)
+    out = frame.copy()
+    flagged = text != ""
+    if not flagged.any():
+        return out
+    # Surround with commas so "co:" never matches inside another token.
+    padded = "," + text[flagged] + ","
+    for column in out.columns:
+        if column == "qc_flags":
+            continue
+        hit = padded.str.contains(f",{column}:", regex=False)
+        if hit.any():
+            rows = hit.index[hit.to_numpy()]
+            out.loc[rows, column] = np.nan
+    return out
 
 
 def station_keys(frame: pd.DataFrame) -> np.ndarray:
@@ -125,14 +168,14 @@ def _spikes(
 ) -> np.ndarray:
     previous = np.where(previous_ok, np.r_[np.nan, values[:-1]], np.nan)
     following = np.where(next_ok, np.r_[values[1:], np.nan], np.nan)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", over="ignore"):
         neighbour = np.fmax(previous, following)  # NaN only when both are missing
         jump = (
             ~np.isnan(neighbour)
             & (values - neighbour > SPIKE_RISE[column])
             & (values > SPIKE_RATIO * np.maximum(neighbour, 0.0))
         )
-        return (values > ABSURD_MAXIMUM[column]) | jump
+        return jump
 
 
 def _stuck(values: np.ndarray, previous_ok: np.ndarray, floor: float) -> np.ndarray:

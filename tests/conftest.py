@@ -23,6 +23,8 @@ from typing import Any
 # Rich fixes its console width when app.console is first imported: make CLI output in tests
 # wide enough that file names and messages are never cut, whichever test imports it first.
 os.environ.setdefault("COLUMNS", "200")
+# Tests never read a .env in the working folder (`hazewarn demo` writes one there).
+os.environ["HAZEWARN_ENV_FILE"] = ""
 
 import pytest
 from fastapi.testclient import TestClient

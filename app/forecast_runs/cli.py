@@ -56,7 +56,12 @@ def run(
     A grid that cannot be read or does not cover every city and forecast hour stores
     nothing (exit status 2); the previous run stays the latest.
     """
-    from app.forecast_runs.service import ForecastRunError, load_model_file, run_forecast
+    from app.forecast_runs.service import (
+        ForecastRunError,
+        latest_run,
+        load_model_file,
+        run_forecast,
+    )
     from forecasting.grids import GridError
 
     issued_at = parse_issue_time(at)
@@ -79,6 +84,11 @@ def run(
     def report(stage: str, done: int, total: int) -> None:
         progress.update(task, description=_STAGES.get(stage, stage), completed=done, total=total)
 
+    from app.forecast_runs.cluster import connect
+
+    # A configured cluster computes the lazy read (the default when one is configured).
+    client = connect()
+    lazy = lazy or client is not None
     try:
         with progress, session_scope() as session:
             stored = run_forecast(
@@ -91,6 +101,14 @@ def run(
                 progress=report,
             )
             run_id, cities, lead = stored.id, stored.city_count, stored.max_lead_h
+            degraded = stored.degraded_variables
+            current = latest_run(session)
+            superseded = not drill and current is not None and current.id != run_id
+            current_text = (
+                f"{current.id} issued {current.issued_at.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
+                if current is not None
+                else ""
+            )
     except GridError as exc:
         fail(f"bad grid: {_one_line(exc)} (nothing stored)")
     except (ForecastRunError, ValueError) as exc:
@@ -100,6 +118,19 @@ def run(
         f"forecast {kind} [bold]{run_id}[/] issued {issued_at:%Y-%m-%dT%H:%MZ}: "
         f"{cities} cities, leads 1..{lead} h, model {loaded.version}",
         highlight=False,
+    )
+    if degraded:
+        console.print(f"DEGRADED: {_degraded_text(degraded)}", highlight=False)
+    if superseded:
+        console.print(
+            f"older than the latest run {current_text}: stored, not the latest", highlight=False
+        )
+
+
+def _degraded_text(variables: list[str]) -> str:
+    return (
+        f"the grid lacks {', '.join(variables)} (the model can do without them); this run "
+        "never withdraws, downgrades or lifts a warning by itself"
     )
 
 
@@ -154,6 +185,10 @@ def show(
             + (", drill" if found.drill else ""),
             highlight=False,
         )
+        if found.degraded:
+            console.print(
+                f"  DEGRADED: {_degraded_text(found.degraded_variables)}", highlight=False
+            )
         for item in found.inputs.get("grids", []):
             console.print(
                 f"  grid {item['path']} ({item['bytes']:,} bytes, sha256 {item['sha256'][:12]})",

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -52,6 +53,13 @@ class ForecastRun(Base):
     drill: Mapped[bool] = mapped_column(
         Boolean, default=False, comment="exercise run: never the latest, never warns"
     )
+    degraded: Mapped[bool] = mapped_column(
+        Boolean,
+        default=False,
+        server_default=false(),
+        comment="the grid lacked weather the model can do without: never withdraws, "
+        "downgrades or lifts a warning by itself",
+    )
     max_lead_h: Mapped[int] = mapped_column(Integer)
     city_count: Mapped[int] = mapped_column(Integer)
     city_counts: Mapped[dict[str, Any]] = mapped_column(
@@ -59,6 +67,12 @@ class ForecastRun(Base):
         default=dict,
         comment="per city code: stations, history hours, hourly rows, daily rows",
     )
+
+    @property
+    def degraded_variables(self) -> list[str]:
+        """The optional weather variables the run's grid lacked (empty when not degraded)."""
+        grid = (self.inputs or {}).get("grid") or {}
+        return [str(name) for name in grid.get("degraded_variables", [])]
 
     hourly: Mapped[list[ForecastHourly]] = relationship(
         back_populates="run", cascade="all, delete-orphan", passive_deletes=True

@@ -24,6 +24,13 @@ class RunSummary(BaseModel):
     model_sha256: str
     status: str = Field(examples=["complete"])
     drill: bool = Field(description="exercise run: never the latest, never warns")
+    degraded: bool = Field(
+        description="the grid lacked weather the model can do without (degraded_variables): "
+        "the run never withdraws, downgrades or lifts a warning by itself"
+    )
+    degraded_variables: list[str] = Field(
+        description="optional weather variables the grid lacked, e.g. ['sp', 'tp']"
+    )
     max_lead_h: int
     city_count: int
 

@@ -33,6 +33,7 @@ from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from app.cities.models import City
+from app.config import get_settings
 from app.forecast_runs.models import (
     STATUS_COMPLETE,
     ForecastDaily,
@@ -47,6 +48,7 @@ from app.timestamps import utcnow
 from forecasting import verification
 from forecasting.aqi import daily_aqi, version_for
 from forecasting.observations import POLLUTANTS, WEATHER
+from forecasting.qc import mask_flagged
 from forecasting.runs import ProgressCallback, forecast_points, utc_hour
 
 log = logging.getLogger("hazewarn.forecast_runs")
@@ -145,6 +147,8 @@ def city_history(
 ) -> pd.DataFrame:
     """Per city and hour in ``start <= time <= end`` (aware), the mean of its stations'
     observations: columns ``point`` (city code), ``time`` (UTC) and `HISTORY_COLUMNS`.
+    QC-flagged values are left out (`forecasting.qc.mask_flagged`), so a broken sensor
+    moves neither the features of a run nor its verification.
 
     Concentrations and scalar weather are plain means over the stations reporting that
     hour (as HJ 663 averages a city's sites); wind direction is the direction of the mean
@@ -157,12 +161,13 @@ def city_history(
     # Chunked IN lists keep every database (and its parameter limit) happy.
     for first in range(0, len(ids), 500):
         rows = session.execute(
-            select(Observation.station_id, Observation.time, *columns)
+            select(Observation.station_id, Observation.time, *columns, Observation.qc_flags)
             .where(Observation.station_id.in_(ids[first : first + 500]))
             .where(Observation.time >= start.astimezone(UTC))
             .where(Observation.time <= end.astimezone(UTC))
         ).all()
-        frames.append(pd.DataFrame(rows, columns=["station_id", "time", *HISTORY_COLUMNS]))
+        frame = pd.DataFrame(rows, columns=["station_id", "time", *HISTORY_COLUMNS, "qc_flags"])
+        frames.append(mask_flagged(frame).drop(columns=["qc_flags"]))
     raw = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if raw.empty:
         return pd.DataFrame(
@@ -215,6 +220,18 @@ def grid_file_info(paths: Iterable[str | Path]) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- the run
 
 
+def check_issue_time(issued_at: datetime, clock: datetime, tolerance_minutes: float) -> None:
+    """Refuse an issue time later than the service clock plus the tolerance (ValueError)."""
+    limit = clock + timedelta(minutes=tolerance_minutes)
+    if issued_at > limit:
+        raise ValueError(
+            f"issue time {issued_at.astimezone(UTC):%Y-%m-%dT%H:%MZ} is later than the service "
+            f"clock {clock.astimezone(UTC):%Y-%m-%dT%H:%MZ} (tolerance {tolerance_minutes:g} "
+            "min, HAZEWARN_FORECAST_ISSUE_TOLERANCE_MINUTES): a forecast cannot be issued in "
+            "the future"
+        )
+
+
 def run_forecast(
     session: Session,
     grid_paths: Sequence[str | Path],
@@ -229,14 +246,20 @@ def run_forecast(
 ) -> ForecastRun:
     """Forecast every city with stations and store the run (see the module docstring).
 
-    ``issued_at``: aware, on the hour. ``grid_paths``: the met grid file(s) (globs are
-    expanded by `forecasting.grids.open_grid`). ``drill``: an exercise run, stored but
-    never the latest. Flushes, does not commit. Raises `GridError` (bad grid),
-    `ForecastRunError` (nothing to forecast) or `ValueError` (issue time).
+    ``issued_at``: aware, on the hour, not later than the service clock (``now``, default
+    `app.timestamps.utcnow`) plus the `forecast_issue_tolerance_minutes` setting: a
+    forecast cannot be issued in the future. ``grid_paths``: the met grid file(s) (globs
+    are expanded by `forecasting.grids.open_grid`). ``drill``: an exercise run, stored but
+    never the latest. A run issued before the latest one is stored but does not become the
+    latest (`latest_run` orders by issue time). Flushes, does not commit. Raises
+    `GridError` (bad grid), `ForecastRunError` (nothing to forecast) or `ValueError`
+    (issue time).
     """
     started = time.perf_counter()
     issue = utc_hour(issued_at)
     issue_dt = issue.to_pydatetime()
+    clock = now or utcnow()
+    check_issue_time(issue_dt, clock, get_settings().forecast_issue_tolerance_minutes)
     cities = forecast_cities(session)
     if not cities:
         raise ForecastRunError("no city has stations: import them with `hazewarn stations import`")
@@ -281,7 +304,7 @@ def run_forecast(
     }
     run = ForecastRun(
         issued_at=issue_dt,
-        created_at=now or utcnow(),
+        created_at=clock,
         model_version=model.version,
         model_path=model.path,
         model_sha256=model.sha256,
@@ -298,6 +321,7 @@ def run_forecast(
         },
         status=STATUS_COMPLETE,
         drill=drill,
+        degraded=bool(result.grid.get("degraded_variables")),
         max_lead_h=int(result.hourly["lead"].max()) if len(result.hourly) else 0,
         city_count=sum(1 for counts in city_counts.values() if counts["hourly"] > 0),
         city_counts=city_counts,

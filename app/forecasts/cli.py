@@ -82,22 +82,28 @@ def _check_timezone(name: str) -> str:
 
 
 def read_files(paths: Sequence[Path], option: str) -> Any:
-    """Every observation file concatenated; a file we cannot read fails in one line."""
-    import pandas as pd
-
-    from forecasting.observations import ObservationFileError, read_observations
+    """Every observation file combined (`combine_observation_files`); a file we cannot
+    read, or a station-hour given twice, fails in one line naming the file and line."""
+    from forecasting.observations import (
+        ObservationFileError,
+        combine_observation_files,
+        read_observation_file,
+    )
 
     if not paths:
         fail(f"{option}: give at least one observation file")
-    frames = []
+    files = []
     for path in paths:
         if not path.is_file():
             fail(f"{option} {path}: no such file")
         try:
-            frames.append(read_observations(path))
+            files.append(read_observation_file(path))
         except ObservationFileError as exc:
             fail(f"{option} {exc}")
-    return pd.concat(frames, ignore_index=True)
+    try:
+        return combine_observation_files(files)
+    except ObservationFileError as exc:
+        fail(f"{option} {exc}")
 
 
 @contextmanager

@@ -10,6 +10,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -123,7 +124,7 @@ def _age(now: datetime, then: datetime) -> str:
 
 
 def database_check(engine: Engine) -> Check:
-    """Reachable and migrated: the schema's revision can be read (a SQLite file must exist;
+    """Reachable and migrated to this package's head revision (a SQLite file must exist;
     SQLite would otherwise quietly create an empty one)."""
     url = make_url(str(engine.url))
     file_db = url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:")
@@ -136,9 +137,24 @@ def database_check(engine: Engine) -> Check:
         return Check("database", False, f"unreachable: {type(exc).__name__}: {_first_line(exc)}")
     if revision is None:
         return Check("database", False, "not migrated: run `hazewarn db upgrade`")
+    head = _head_revision()
+    if revision != head:
+        return Check(
+            "database",
+            False,
+            f"schema at {revision}, this hazewarn needs {head}: run `hazewarn db upgrade`",
+            values={"revision": revision},
+        )
     return Check(
         "database", True, f"reachable, schema at {revision}", values={"revision": revision}
     )
+
+
+@lru_cache(maxsize=1)
+def _head_revision() -> str | None:
+    from app.migrate import head_revision
+
+    return head_revision()
 
 
 def _first_line(exc: BaseException) -> str:

@@ -41,7 +41,7 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, case, func, literal_column, null, select
 from sqlalchemy.orm import Session
 
 from app.cities.models import City
@@ -57,7 +57,7 @@ from forecasting.observations import (
     ObservationFileError,
     read_observation_file,
 )
-from forecasting.qc import station_keys
+from forecasting.qc import mask_flagged, station_keys
 
 #: progress(description, completed_steps, total_steps); one step per file read and written.
 ProgressCallback = Callable[[str, int, int], None]
@@ -471,11 +471,20 @@ def list_observations(
     return list(session.scalars(query.order_by(Observation.time).limit(limit)))
 
 
+def valid_value(name: str) -> ColumnElement[Any]:
+    """SQL for an observation column that is NULL where a QC flag marks it (the SQL
+    twin of `forecasting.qc.mask_flagged`), for aggregates computed in the database."""
+    column = getattr(Observation, name)
+    padded = literal_column("','").concat(func.coalesce(Observation.qc_flags, ""))
+    return case((padded.like(f"%,{name}:%"), null()), else_=column)
+
+
 def observations_frame(
     session: Session, station_ids: Sequence[str], start: datetime, end: datetime
 ) -> pd.DataFrame:
-    """Hourly pollutant values of stations in `start <= time < end` (aware datetimes):
-    columns station_id, time (UTC) and the value columns."""
+    """Hourly values of stations in `start <= time < end` (aware datetimes): columns
+    station_id, time (UTC) and the value columns. A QC-flagged value is NaN here (see
+    `forecasting.qc.mask_flagged`): it is stored and shown, never used."""
     query = (
         select(Observation)
         .where(Observation.station_id.in_(list(station_ids)))
@@ -488,14 +497,17 @@ def observations_frame(
             "station_id": o.station_id,
             "time": as_utc(o.time),
             **{c: getattr(o, c) for c in VALUE_COLUMNS},
+            "qc_flags": o.qc_flags,
         }
         for o in session.scalars(query)
     ]
-    frame = pd.DataFrame.from_records(records, columns=["station_id", "time", *VALUE_COLUMNS])
+    frame = pd.DataFrame.from_records(
+        records, columns=["station_id", "time", *VALUE_COLUMNS, "qc_flags"]
+    )
     frame["time"] = pd.to_datetime(frame["time"], utc=True)
     for column in VALUE_COLUMNS:
         frame[column] = frame[column].astype("float64")
-    return frame
+    return mask_flagged(frame).drop(columns=["qc_flags"])
 
 
 # --------------------------------------------------------------------------- daily AQI

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Float,
     ForeignKey,
@@ -40,6 +41,12 @@ class OutboxEvent(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     city_code: Mapped[str | None] = mapped_column(String(6), index=True)
     level: Mapped[str | None] = mapped_column(String(16))
+    region_code: Mapped[str | None] = mapped_column(
+        String(32), comment="regional events: the region (subscription region filter)"
+    )
+    member_codes: Mapped[list[str] | None] = mapped_column(
+        JSON, comment="regional events: member cities (matched against city filters)"
+    )
     audience: Mapped[str] = mapped_column(
         String(16), default="subscribers", comment="subscribers, staff or one"
     )

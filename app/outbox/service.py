@@ -61,6 +61,9 @@ class EventFacts:
     level: str | None
     audience: str = Audience.SUBSCRIBERS
     target_subscription_id: int | None = None
+    #: Regional events: the region and its member cities (one event for them all).
+    region_code: str | None = None
+    member_codes: tuple[str, ...] = ()
 
 
 def subscription_matches(sub: Subscription, event: EventFacts) -> bool:
@@ -75,6 +78,18 @@ def subscription_matches(sub: Subscription, event: EventFacts) -> bool:
         return False
     if event.audience == Audience.STAFF:
         return sub.owner_role in STAFF_ROLES
+    if event.region_code is not None:
+        # A regional event goes to the region's subscribers and to those following any of
+        # its member cities (a subscription without city or region filter gets all).
+        if sub.region_codes and event.region_code in sub.region_codes:
+            followed = True
+        elif sub.city_codes:
+            followed = bool(set(sub.city_codes) & set(event.member_codes))
+        else:
+            followed = not sub.region_codes
+        if not followed:
+            return False
+        return not (event.level is not None and sub.levels and event.level not in sub.levels)
     if event.city_code is None:
         if sub.city_codes:
             return False
@@ -90,6 +105,8 @@ def _facts(event: OutboxEvent) -> EventFacts:
         level=event.level,
         audience=event.audience,
         target_subscription_id=event.target_subscription_id,
+        region_code=event.region_code,
+        member_codes=tuple(event.member_codes or ()),
     )
 
 
@@ -122,6 +139,8 @@ def _store_event(
         level=facts.level,
         audience=facts.audience,
         target_subscription_id=facts.target_subscription_id,
+        region_code=facts.region_code,
+        member_codes=list(facts.member_codes) if facts.region_code is not None else None,
     )
     session.add(row)
     session.flush()
@@ -148,6 +167,8 @@ def enqueue_event(
     level: str | None = None,
     event_id: str | None = None,
     audience: Audience = Audience.SUBSCRIBERS,
+    region_code: str | None = None,
+    member_codes: Sequence[str] = (),
 ) -> OutboxEvent:
     """Write an event and a pending delivery for every active subscription it matches.
 
@@ -162,7 +183,14 @@ def enqueue_event(
         audience = Audience.STAFF
     event_id = event_id or new_event_id(now)
     body = encode_event(make_event(type, data, event_id, now))
-    facts = EventFacts(type=type, city_code=city_code, level=level, audience=audience)
+    facts = EventFacts(
+        type=type,
+        city_code=city_code,
+        level=level,
+        audience=audience,
+        region_code=region_code,
+        member_codes=tuple(member_codes),
+    )
     return _store_event(session, event_id=event_id, type=type, body=body, now=now, facts=facts)
 
 

@@ -8,6 +8,7 @@ map the names their files carry (``Dongsi``, ``US Post``, ``Changping``, StateAi
 from __future__ import annotations
 
 import csv
+import gzip
 import math
 import re
 from collections.abc import Iterable
@@ -236,7 +237,9 @@ def parse_station_list(path: Path | str, matcher: CityMatcher) -> list[StationRe
     """
     path = Path(path)
     try:
-        handle = path.open(encoding="utf-8-sig", newline="")
+        # A gzip-compressed list (the demo extract ships one) reads the same.
+        opener = gzip.open if path.name.endswith(".gz") else open
+        handle = opener(path, "rt", encoding="utf-8-sig", newline="")
     except OSError as exc:
         raise StationFileError(path, 0, f"cannot open: {exc.strerror or exc}") from exc
     records: list[StationRecord] = []

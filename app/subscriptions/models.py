@@ -32,6 +32,9 @@ class Subscription(Base):
     city_codes: Mapped[list[str]] = mapped_column(
         JSON, default=list, comment="filter; empty = every city (staff only)"
     )
+    region_codes: Mapped[list[str] | None] = mapped_column(
+        JSON, default=list, comment="filter: regional events of these regions (null = none)"
+    )
     levels: Mapped[list[str]] = mapped_column(JSON, default=list, comment="filter; empty = all")
     event_types: Mapped[list[str]] = mapped_column(
         JSON, default=list, comment="filter; empty = all"

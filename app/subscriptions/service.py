@@ -136,6 +136,8 @@ def create_subscription(
         owner_role=owner.role.value,
         owner_name=owner.name,
         city_codes=filters.cities,
+        # A coordinator's endpoint also follows its regions' own events (proposals).
+        region_codes=sorted(owner.region_codes),
         levels=filters.levels,
         event_types=filters.event_types,
         created_at=now,

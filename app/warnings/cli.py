@@ -1,8 +1,8 @@
 """`hazewarn warnings ...`: list, show, evaluate a run, approve, reject, lift.
 
-Thin over `app.warnings.service`, in one transaction per command. Importing this module
-imports the service, which registers the evaluation of every city into the forecast runs'
-after-run hooks, so `hazewarn forecast run` and `hazewarn scheduler` warn.
+Thin over the warnings modules, in one transaction per command. Importing this module
+imports `app.warnings.evaluation`, which registers the evaluation of every city into the
+forecast runs' after-run hooks, so `hazewarn forecast run` and `hazewarn scheduler` warn.
 """
 
 from __future__ import annotations

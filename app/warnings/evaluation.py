@@ -1,19 +1,19 @@
-"""Evaluating a forecast run: every city with a current plan, then the regional floor.
+"""Evaluating a forecast run: every city with a current plan, then the regional step.
 
 `evaluate_run(session, run_id, now)`: for every city with a current plan, the daily AQI
 path from the run's hourly quantiles (the plan's ``decide_from``) merged with the city's
-observed hours, `alerts.criteria.evaluate` with the plan's criteria set,
-`alerts.episodes.step` with the city's episode, then the regional floor
-(`alerts.regional.join`/`release` for notices from `regional_notice_providers`).
-Each decision is written by `app.warnings.recording.record` in the caller's transaction.
+observed hours, `alerts.criteria.evaluate` with the plan's criteria set and
+`alerts.episodes.step` with the city's episode; then, in the same transaction, the regional
+step (`app.regional.evaluation.evaluate_regions`: proposals from the members' own daily
+levels, and the floor of the regional warnings in force). Each city decision is written by
+`app.warnings.recording.record` in the caller's transaction.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,18 +26,17 @@ from alerts.daily import (
     heavy_under_way,
 )
 from alerts.episodes import (
-    Decision,
     EpisodeError,
     EpisodeState,
     Policy,
     RunInfo,
     day_start,
+    hold_if_degraded,
     local_day,
     path_first_day,
     step,
 )
 from alerts.levels import Level
-from alerts.regional import RegionalNotice, join, release
 from app.cities.models import City
 from app.config import get_settings
 from app.forecast_runs.models import ForecastRun
@@ -51,19 +50,13 @@ from app.warnings.recording import record
 
 log = logging.getLogger(__name__)
 
-#: Sources of regional warning notices, consulted by `evaluate_run` (the regional
-#: coordination feature registers one; tests register their own). Each returns the notices
-#: (in effect or lifted) that may concern the cities at ``at``.
-RegionalNoticeProvider = Callable[[Session, datetime], Sequence[RegionalNotice]]
-regional_notice_providers: list[RegionalNoticeProvider] = []
-
-
 # --- evaluating a run ---------------------------------------------------------------------------
 
 
 @dataclass
 class CityOutcome:
-    """What evaluating one city did. ``status``: ``evaluated`` or ``skipped``."""
+    """What evaluating one city did. ``status``: ``evaluated``, ``skipped`` or ``held`` (a
+    degraded run that would have lowered or ended a warning)."""
 
     city_code: str
     status: str
@@ -71,6 +64,8 @@ class CityOutcome:
     transitions: list[str] = field(default_factory=list)
     warning_ids: list[int] = field(default_factory=list)
     note: str = ""
+    #: The city's own decided level per local day of this run (regional proposals).
+    days: dict[date, Level | None] = field(default_factory=dict)
 
 
 @dataclass
@@ -124,7 +119,6 @@ def evaluate_run(
     now: datetime,
     *,
     drill: bool | None = None,
-    notices: Sequence[RegionalNotice] = (),
 ) -> RunEvaluation:
     """Evaluate every city with a current plan on one stored forecast run.
 
@@ -134,16 +128,17 @@ def evaluate_run(
     ``HAZEWARN_DRILL`` setting, or ``drill=True``; drill episodes never mix with real ones.
     A city is skipped when the run has no forecast for it, when its episode was already
     decided by this run (re-evaluating re-announces nothing) or by a later run.
+    Then the regional step runs on the evaluated cities' daily levels.
     Writes in the caller's transaction (flushes, never commits).
     """
+    # Imported here: the regional step uses this module's city evaluation too.
+    from app.regional.evaluation import evaluate_regions
+
     run = session.get(ForecastRun, run_id)
     if run is None:
         raise WarningNotFoundError(f"no forecast run {run_id}")
     is_drill = bool(run.drill or get_settings().drill or drill)
     run_key = str(run.id)
-    all_notices = list(notices)
-    for provider in regional_notice_providers:
-        all_notices.extend(provider(session, run.issued_at))
     current = session.execute(
         select(PlanVersion, City)
         .join(City, City.code == PlanVersion.city_code)
@@ -151,11 +146,32 @@ def evaluate_run(
         .order_by(PlanVersion.city_code)
     ).all()
     outcomes = [
-        _evaluate_city(session, run, run_key, is_drill, row, city, all_notices, now)
-        for row, city in current
+        _evaluate_city(session, run, run_key, is_drill, row, city, now) for row, city in current
     ]
     session.flush()
+    evaluate_regions(session, run, now, is_drill, outcomes)
     return RunEvaluation(run_id=run.id, drill=is_drill, cities=outcomes)
+
+
+def evaluate_city(
+    session: Session, run_id: int, city_code: str, now: datetime, *, drill: bool | None = None
+) -> CityOutcome:
+    """Evaluate one city on a stored run (e.g. a member released by a regional lift)."""
+    run = session.get(ForecastRun, run_id)
+    if run is None:
+        raise WarningNotFoundError(f"no forecast run {run_id}")
+    is_drill = bool(run.drill or get_settings().drill or drill)
+    found = session.execute(
+        select(PlanVersion, City)
+        .join(City, City.code == PlanVersion.city_code)
+        .where(PlanVersion.is_current.is_(True), PlanVersion.city_code == city_code)
+    ).first()
+    if found is None:
+        return CityOutcome(city_code, "skipped", note="no current plan")
+    plan_row, city = found
+    outcome = _evaluate_city(session, run, str(run.id), is_drill, plan_row, city, now)
+    session.flush()
+    return outcome
 
 
 def _evaluate_city(
@@ -165,7 +181,6 @@ def _evaluate_city(
     drill: bool,
     plan_row: PlanVersion,
     city: City,
-    notices: Sequence[RegionalNotice],
     now: datetime,
 ) -> CityOutcome:
     code = city.code
@@ -206,96 +221,58 @@ def _evaluate_city(
     )
     suffix = "-drill" if drill else ""
     try:
-        decision = step(
+        stepped = step(
             state,
             evaluation,
             run_info,
             Policy.from_plan(plan),
             new_episode_id=f"{code}:{run_key}{suffix}",
         )
-        decisions = [
-            decision,
-            *_regional_floor(
-                decision.new_state, drill, code, zone, plan_row.version, decided_at, notices
-            ),
-        ]
+        # A degraded run never withdraws, downgrades or lifts by itself (alerts.episodes).
+        decision = hold_if_degraded(state, stepped, run.degraded)
+        if decision is not stepped:
+            return CityOutcome(
+                code,
+                "held",
+                level=evaluation.level,
+                note=f"degraded run {run_key} "
+                f"(lacks {', '.join(run.degraded_variables)}): "
+                + ", ".join(t.kind.value for t in stepped.transitions)
+                + " waits for a duty officer",
+                days=_daily_levels(evaluation),
+            )
     except EpisodeError as exc:
         log.warning("city %s, run %s: %s", code, run_key, exc)
-        return CityOutcome(code, "skipped", level=evaluation.level, note=str(exc))
-    outcome = CityOutcome(code, "evaluated", level=evaluation.level)
-    # Each decision is recorded on the episode its state names: a regional notice may open
-    # a new episode after the city's own step closed the old one.
-    for item in decisions:
-        touched = record(
-            session,
-            city=city,
-            plan=plan,
-            episode=episode,
-            decision=item,
-            now=now,
-            actor=SYSTEM_ACTOR,
-            aqi_peak=_peak_aqi(evaluation, item.new_state),
+        return CityOutcome(
+            code, "skipped", level=evaluation.level, note=str(exc), days=_daily_levels(evaluation)
         )
-        if item.new_state is not None:
-            episode = session.get(Episode, item.new_state.episode_id)
-        outcome.transitions.extend(t.kind.value for t in item.transitions)
-        outcome.warning_ids.extend(w.id for w in touched if w.id not in outcome.warning_ids)
+    outcome = CityOutcome(code, "evaluated", level=evaluation.level, days=_daily_levels(evaluation))
+    touched = record(
+        session,
+        city=city,
+        plan=plan,
+        episode=episode,
+        decision=decision,
+        now=now,
+        actor=SYSTEM_ACTOR,
+        aqi_peak=_peak_aqi(evaluation, decision.new_state),
+    )
+    outcome.transitions.extend(t.kind.value for t in decision.transitions)
+    outcome.warning_ids.extend(w.id for w in touched)
     return outcome
 
 
-def _regional_floor(
-    state: EpisodeState | None,
-    drill: bool,
-    city_code: str,
-    zone: str,
-    plan_version: str,
-    at: datetime,
-    notices: Sequence[RegionalNotice],
-) -> list[Decision]:
-    """The regional notices covering the city, applied after the city's own step: release
-    a link whose notice was lifted, then join the highest notice in effect (its level is a
-    floor: `alerts.regional`). One decision per change, in order."""
-    decisions: list[Decision] = []
-    mine = [n for n in notices if city_code in n.members and n.drill == drill]
-    if state is not None and state.regional_notice_id is not None:
-        lifted = next(
-            (
-                n
-                for n in mine
-                if n.notice_id == state.regional_notice_id
-                and n.lifted_at is not None
-                and n.lifted_at <= at
-            ),
-            None,
-        )
-        if lifted is not None:
-            released = release(state, lifted, at=at)
-            decisions.append(released)
-            state = released.new_state
-    in_effect = [n for n in mine if n.in_effect(at)]
-    if in_effect:
-        notice = max(in_effect, key=lambda n: (n.level, n.start))
-        needs_join = (
-            state is None
-            or state.is_closed
-            or state.level is None
-            or state.level < notice.level
-            or state.regional_notice_id != notice.notice_id
-        )
-        if needs_join:
-            suffix = "-drill" if drill else ""
-            decisions.append(
-                join(
-                    state,
-                    notice,
-                    city=city_code,
-                    zone=zone,
-                    plan_version=plan_version,
-                    at=at,
-                    new_episode_id=f"{city_code}:{notice.run_id}{suffix}",
-                )
-            )
-    return decisions
+def _daily_levels(evaluation: Evaluation) -> dict[date, Level | None]:
+    """The city's own level per local day of the path: the level of the span holding the
+    day (None outside every span that reaches a level)."""
+    days: dict[date, Level | None] = {entry.day: None for entry in evaluation.path}
+    for span in evaluation.spans:
+        if span.level is None:
+            continue
+        for day in span.days:
+            current = days.get(day)
+            days[day] = span.level if current is None else max(current, span.level)
+    return days
 
 
 def evaluate_after_run(session: Session, run: ForecastRun) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from alerts.daily import ForecastHour
 from app.forecast_runs.models import ForecastDaily, ForecastHourly
 from app.observations.models import Observation
+from app.observations.service import valid_value
 from app.plans.models import PlanVersion
 from app.stations.models import Station
 from contingency_plans.schema import Plan
@@ -53,15 +54,17 @@ def observed_pm25(
     session: Session, city_code: str, start: datetime, end: datetime
 ) -> dict[datetime, float]:
     """The city's observed hourly PM2.5 (µg/m³): per hour, the mean over its stations
-    reporting, for hour starts in ``start <= time < end`` (aware), keyed by aware UTC."""
+    reporting a valid value (QC-flagged ones left out), for hour starts in
+    ``start <= time < end`` (aware), keyed by aware UTC."""
+    pm25 = valid_value("pm25")
     rows = session.execute(
-        select(Observation.time, func.avg(Observation.pm25))
+        select(Observation.time, func.avg(pm25))
         .join(Station, Station.id == Observation.station_id)
         .where(
             Station.city_code == city_code,
             Observation.time >= start.astimezone(UTC),
             Observation.time < end.astimezone(UTC),
-            Observation.pm25.is_not(None),
+            pm25.is_not(None),
         )
         .group_by(Observation.time)
     )

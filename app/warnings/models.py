@@ -138,6 +138,11 @@ class CityWarning(Base):
     cap_references: Mapped[list[dict[str, str]]] = mapped_column(
         JSON, default=list, comment="earlier CAP messages: sender, identifier, sent"
     )
+    regional_warning_id: Mapped[int | None] = mapped_column(
+        ForeignKey("regional_warnings.id", ondelete="SET NULL"),
+        index=True,
+        comment="the regional warning that raised it, if any",
+    )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

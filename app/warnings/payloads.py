@@ -6,9 +6,12 @@ from datetime import UTC, datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.orm import object_session
+
 from alerts.levels import Level
 from app.cities.models import City
 from app.config import get_settings
+from app.forecast_runs.models import ForecastRun
 from app.warnings.models import CityWarning, Episode
 from contingency_plans.actions import Action, actions_for
 from contingency_plans.schema import Plan
@@ -82,6 +85,17 @@ def cap_url(warning_id: int) -> str:
     return f"{get_settings().public_base_url.rstrip('/')}/v1/cap/{warning_id}.xml"
 
 
+def _run_degraded(warning: CityWarning) -> bool:
+    """Whether the forecast run behind the warning was degraded (its grid lacked weather
+    the model can do without); False for officers' actions and unknown runs."""
+    session = object_session(warning)
+    run_id = warning.forecast_run_id or ""
+    if session is None or not run_id.isdigit():
+        return False
+    run = session.get(ForecastRun, int(run_id))
+    return bool(run is not None and run.degraded)
+
+
 def warning_object(
     warning: CityWarning, city: City, plan: Plan, episode: Episode | None
 ) -> dict[str, Any]:
@@ -115,6 +129,7 @@ def warning_object(
         "required_cut_pct": int(cut) if cut is not None else None,
         "regional_warning_id": episode.regional_warning_id if episode is not None else None,
         "forecast_run_id": warning.forecast_run_id,
+        "forecast_degraded": _run_degraded(warning),
         "plan_version": warning.plan_version,
         "cap_identifier": warning.cap_identifier,
         "cap_url": cap_url(warning.id) if warning.cap_identifier else None,

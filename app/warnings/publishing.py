@@ -120,14 +120,27 @@ def active_cap_warnings(
 
 def render_feed(session: Session, now: datetime) -> bytes:
     """The Atom index of active alerts (OASIS CAP Feeds v1.0)."""
+    return render_feed_counted(session, now)[0]
+
+
+def render_feed_counted(session: Session, now: datetime) -> tuple[bytes, int]:
+    """The Atom index and its number of entries (an empty index is dated ``now``)."""
     settings = get_settings()
     self_url = f"{settings.public_base_url.rstrip('/')}/v1/feeds/cap.atom"
+    # Imported here: the regional domain builds on the warnings one.
+    from app.regional.publishing import active_regional_entries
+
     active = active_cap_warnings(session, now)
     entries = [
         AtomEntry.from_warning(cap, cap_url(warning.id), tz=city.timezone)
         for warning, city, cap in active
     ]
-    updated = max((cap.sent for _w, _c, cap in active), default=now)
-    return render_atom(
+    regional = active_regional_entries(session, now)
+    entries.extend(regional)
+    updated = max(
+        [cap.sent for _w, _c, cap in active] + [entry.sent for entry in regional], default=now
+    )
+    body = render_atom(
         entries, feed_id=self_url, title=FEED_TITLE, updated=updated, self_url=self_url
     )
+    return body, len(entries)

@@ -42,6 +42,8 @@ class WarningFilters:
     overlaps ``[start, end)``; ``published_only`` hides proposals never issued."""
 
     city: str | None = None
+    #: Only these cities (e.g. the members of a region); None = every city.
+    cities: tuple[str, ...] | None = None
     level: Level | None = None
     state: str | None = None
     active: bool | None = None
@@ -54,6 +56,8 @@ class WarningFilters:
 def _filtered(query: SelectT, filters: WarningFilters, now: datetime) -> SelectT:
     if filters.city is not None:
         query = query.where(CityWarning.city_code == filters.city)
+    if filters.cities is not None:
+        query = query.where(CityWarning.city_code.in_(filters.cities))
     if filters.level is not None:
         query = query.where(CityWarning.level == filters.level.value)
     if filters.state is not None:
@@ -92,7 +96,10 @@ def list_warnings(
 
 
 def list_proposals(
-    session: Session, drill: bool | None = None, now: datetime | None = None
+    session: Session,
+    drill: bool | None = None,
+    now: datetime | None = None,
+    cities: tuple[str, ...] | None = None,
 ) -> list[tuple[CityWarning, City]]:
     """Warnings waiting for a duty officer: new proposals and pending level changes,
     oldest first (the most urgent decision first). With ``now``, those whose window has
@@ -112,6 +119,8 @@ def list_proposals(
         query = query.where(CityWarning.expires > now)
     if drill is not None:
         query = query.where(CityWarning.drill.is_(drill))
+    if cities is not None:
+        query = query.where(CityWarning.city_code.in_(cities))
     return [(w, c) for w, c in session.execute(query).all()]
 
 

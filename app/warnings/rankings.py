@@ -14,8 +14,13 @@ seconds for a month of every city.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -24,7 +29,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.cities.models import City
+from app.database import session_scope
 from app.observations.models import Observation
+from app.observations.service import valid_value
 from app.stations.models import Station
 from forecasting.aqi import (
     HJ633_2012,
@@ -35,6 +42,8 @@ from forecasting.aqi import (
     daily_aqi,
     version_for,
 )
+
+log = logging.getLogger("hazewarn.rankings")
 
 TOP_N = 10
 _MEAN_24H = ("so2", "no2", "pm10", "co", "pm25")
@@ -60,7 +69,7 @@ def month_bounds(month: date) -> tuple[date, date]:
 
 def _city_hours(session: Session, start: datetime, end: datetime) -> dict[str, pd.DataFrame]:
     """Per city code: hourly city means of every pollutant (UTC index)."""
-    columns = [getattr(Observation, name) for name in _POLLUTANTS]
+    columns = [valid_value(name) for name in _POLLUTANTS]  # QC-flagged values left out
     rows = session.execute(
         select(Station.city_code, Observation.time, *(func.avg(c) for c in columns))
         .join(Station, Station.id == Observation.station_id)
@@ -157,3 +166,36 @@ def monthly_ranking(session: Session, month: date) -> list[CityMonth]:
             )
         )
     return sorted(ranked, key=lambda c: (c.average_aqi, c.city_code))
+
+
+def previous_month(now: datetime, zone: str = "UTC") -> date:
+    """The first day of the calendar month before ``now``'s month in ``zone``."""
+    local = now.astimezone(ZoneInfo(zone)).date()
+    return (local.replace(day=1) - timedelta(days=1)).replace(day=1)
+
+
+def write_monthly_ranking(
+    now: datetime,
+    *,
+    folder: Path,
+    zone: str = "UTC",
+    sessions: Callable[[], AbstractContextManager[Session]] = session_scope,
+) -> Path:
+    """Rank the cities by average daily AQI over the month before ``now`` (in ``zone``) and
+    write ``folder/YYYY-MM.json`` (replaced whole, never half-written): the published
+    figure `GET /v1/rankings/monthly` also computes on request."""
+    month = previous_month(now, zone)
+    with sessions() as session:
+        ranked = monthly_ranking(session, month)
+    body = {
+        "month": f"{month:%Y-%m}",
+        "computed_at": now.isoformat(),
+        "cities": [{"rank": rank, **asdict(item)} for rank, item in enumerate(ranked, 1)],
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{month:%Y-%m}.json"
+    partial = target.with_name(f".{target.name}.partial")
+    partial.write_text(json.dumps(body, ensure_ascii=False, indent=1), encoding="utf-8")
+    partial.replace(target)
+    log.info("monthly ranking %s: %d cities ranked -> %s", body["month"], len(ranked), target)
+    return target

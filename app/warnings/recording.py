@@ -7,6 +7,7 @@ its webhook are stored together or not at all.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,7 @@ from alerts.episodes import (
     day_end,
     day_start,
 )
+from alerts.regional import REGIONAL_RUN_PREFIX
 from app.cities.models import City
 from app.warnings.actors import SYSTEM_ACTOR, Actor
 from app.warnings.announcements import enqueue_transition
@@ -31,6 +33,8 @@ from app.warnings.episode_state import state_to_json, utc_iso
 from app.warnings.models import CityWarning, Episode, WarningEvent
 from app.warnings.payloads import warning_object
 from contingency_plans.schema import Plan
+
+log = logging.getLogger("hazewarn.warnings")
 
 
 def _snapshot(t: Transition, after: bool) -> dict[str, Any]:
@@ -125,6 +129,9 @@ def record(
         if _opens(t) or warning is None:
             warning = _new_warning(session, city, episode, state, t, now, aqi_peak)
         _apply_transition(warning, state, t, now, aqi_peak)
+        if t.kind in (Kind.ISSUED, Kind.UPGRADED) and _raised_by_region(t, state):
+            # The regional warning that raised it (its pure id is the row id).
+            warning.regional_warning_id = int(str(state.regional_notice_id))
         if warning.episode_id == episode.id:
             _sync_pending(warning, state)
         if t.public:
@@ -157,10 +164,35 @@ def record(
                 outbox_event_id=event_id,
             )
         )
+        log.info(
+            "warning %d (%s): %s, now %s %s",
+            warning.id,
+            city.code,
+            t.kind.value,
+            warning.state,
+            warning.level,
+            extra={
+                "warning_id": warning.id,
+                "event_id": event_id,
+                "run_id": t.run_id,
+                "city": city.code,
+                "episode_id": episode.id,
+            },
+        )
         if warning not in touched:
             touched.append(warning)
     session.flush()
     return touched
+
+
+def _raised_by_region(t: Transition, state: EpisodeState) -> bool:
+    notice = state.regional_notice_id
+    return (
+        t.run_id is not None
+        and t.run_id.startswith(REGIONAL_RUN_PREFIX)
+        and notice is not None
+        and notice.isdigit()
+    )
 
 
 def _new_warning(

@@ -30,6 +30,7 @@ from alerts.events import EventType
 from alerts.levels import Level
 from app.cities.models import City
 from app.outbox.service import enqueue_event
+from app.regional import members as regional_members
 from app.warnings.actors import Actor
 from app.warnings.episode_state import state_from_json, utc_iso
 from app.warnings.errors import WarningConflictError, WarningNotFoundError
@@ -145,9 +146,20 @@ def upgrade(
     )
 
 
+def _refuse_below_regional(
+    session: Session, warning_id: int, target: Level | None, now: datetime
+) -> None:
+    """A member city cannot go below the regional level in force (409 naming it)."""
+    warning = get_warning(session, warning_id)
+    why = regional_members.refusal(session, warning.city_code, target, now, warning.drill)
+    if why is not None:
+        raise WarningConflictError(why)
+
+
 def downgrade(
     session: Session, warning_id: int, actor: Actor, now: datetime, level: Level, reason: str
 ) -> CityWarning:
+    _refuse_below_regional(session, warning_id, level, now)
     return _act(
         session,
         warning_id,
@@ -175,6 +187,7 @@ def extend(
 def lift(
     session: Session, warning_id: int, actor: Actor, now: datetime, reason: str
 ) -> CityWarning:
+    _refuse_below_regional(session, warning_id, None, now)
     return _act(
         session,
         warning_id,

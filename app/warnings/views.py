@@ -8,28 +8,34 @@ withdrawn before issue) are for staff (admins and duty officers) only.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from alerts.cap import CAP_MIME_TYPE
 from alerts.levels import Level
-from app.auth.deps import CurrentUser, require
+from app.auth.deps import CurrentUser, get_current_user, require
 from app.auth.service import Principal, Role
 from app.cities.models import City
 from app.config import get_settings
+from app.database import session_scope
 from app.deps import DbSession
 from app.errors import ProblemError
 from app.plans.schemas import ActionRead
+from app.regional import service as regional_service
 from app.request_limits import INT32_MAX
 from app.timestamps import utcnow
 from app.warnings import (
     actors,
     errors,
     payloads,
+    public_reads,
     publishing,
     queries,
     rankings,
@@ -54,6 +60,7 @@ router = APIRouter(tags=["warnings"])
 
 WarningId = Annotated[int, Path(ge=1, le=INT32_MAX, description="warning id", examples=[42])]
 STAFF = (Role.DUTY_OFFICER, Role.ADMIN)
+JSON_MEDIA_TYPE = "application/json"
 STATES = ("proposed", "issued", "upgraded", "downgraded", "lifted", "rejected", "cancelled")
 
 
@@ -191,10 +198,12 @@ def _aware(moment: datetime | None, field: str) -> datetime | None:
 
 
 @router.get("/v1/warnings", response_model=WarningList)
-def warnings(
-    db: DbSession,
-    user: CurrentUser,
+async def warnings(
+    request: Request,
     city: Annotated[str | None, Query(pattern=r"^\d{6}$", description="GB/T 2260 code")] = None,
+    region: Annotated[
+        str | None, Query(max_length=64, description="only member cities of this region")
+    ] = None,
     level: Annotated[Level | None, Query(description="blue, yellow, orange or red")] = None,
     active: Annotated[
         bool | None, Query(description="true: issued and not expired; false: the others")
@@ -213,25 +222,69 @@ def warnings(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
-) -> WarningList:
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Response:
     """Warnings, newest first, with filters and pages. Public: issued warnings only; staff
-    also see proposals."""
+    also see proposals. Anonymous answers are served from memory while the warnings are
+    unchanged (`app.warnings.public_reads`)."""
     start_at, end_at = _aware(start, "query.start"), _aware(end, "query.end")
     if start_at is not None and end_at is not None and end_at <= start_at:
         raise ProblemError(422, "Invalid request", "end must be after start", field="query.end")
     filters = queries.WarningFilters(
         city=city,
+        cities=_region_cities(region),
         level=level,
         state=state,
         active=active,
         drill=drill,
         start=start_at,
         end=end_at,
-        published_only=not _is_staff(user),
+        published_only=True,
     )
-    now = utcnow()
-    rows, total = queries.list_warnings(db, filters, now, limit, offset)
-    return warning_list(rows, now, total, limit, offset)
+
+    def render(db: Session, now: datetime) -> public_reads.Rendered:
+        rows, total = queries.list_warnings(db, filters, now, limit, offset)
+        body = warning_list(rows, now, total, limit, offset).model_dump_json().encode()
+        return public_reads.Rendered(body, valid_until=None)
+
+    if authorization is None and x_api_key is None:
+        key = public_reads.request_key("list", request.scope["query_string"])
+        return await _public_read(request, key, render, JSON_MEDIA_TYPE)
+
+    def for_user() -> bytes:
+        with session_scope() as db:
+            user = get_current_user(db, authorization, x_api_key)
+            staff_filters = replace(filters, published_only=not _is_staff(user))
+            now = utcnow()
+            rows, total = queries.list_warnings(db, staff_filters, now, limit, offset)
+            return warning_list(rows, now, total, limit, offset).model_dump_json().encode()
+
+    return Response(content=await run_in_threadpool(for_user), media_type=JSON_MEDIA_TYPE)
+
+
+async def _public_read(
+    request: Request,
+    key: Hashable,
+    render: Callable[[Session, datetime], public_reads.Rendered],
+    media_type: str,
+) -> Response:
+    """A public read the cache in front of the app (`public_reads.PublicReadMiddleware`)
+    did not answer: check the database version on a worker thread and serve the cached answer
+    if it still holds, else render (and cache) it; ETag and 304 either way."""
+    cache = public_reads.public_cache
+
+    def check() -> public_reads.PublicRead | public_reads.Rendered:
+        with session_scope() as db:
+            return cache.revalidate(key, db, utcnow(), render, media_type)
+
+    entry = await run_in_threadpool(check)
+    if isinstance(entry, public_reads.Rendered):
+        return Response(content=entry.body, media_type=media_type)
+    headers = {"ETag": entry.etag}
+    if request.headers.get("if-none-match") == entry.etag:
+        return Response(status_code=304, headers=headers)
+    return Response(content=entry.body, media_type=media_type, headers=headers)
 
 
 @router.get("/v1/warnings/unacknowledged", response_model=WarningList)
@@ -269,12 +322,27 @@ def proposals(
     drill: Annotated[
         bool | None, Query(description="only exercises (true) or real (false)")
     ] = None,
+    region: Annotated[
+        str | None, Query(max_length=64, description="only member cities of this region")
+    ] = None,
 ) -> WarningList:
     """Everything waiting for a duty officer: new warnings and level changes, oldest first."""
     require(user, *STAFF)
     now = utcnow()
-    rows = queries.list_proposals(db, drill=drill, now=now)
+    rows = queries.list_proposals(db, drill=drill, now=now, cities=_region_cities(region))
     return warning_list(rows, now, len(rows), len(rows), 0)
+
+
+def _region_cities(region: str | None) -> tuple[str, ...] | None:
+    """The member cities of ``?region=`` (None when not given; 422 when unknown)."""
+    if region is None:
+        return None
+    found = regional_service.regions().get(region)
+    if found is None:
+        raise ProblemError(
+            422, "Invalid request", f"unknown region {region!r}", field="query.region"
+        )
+    return found.member_codes
 
 
 def _actor(user: Principal) -> actors.Actor:
@@ -425,11 +493,17 @@ def cap(db: DbSession, user: CurrentUser, warning_id: WarningId) -> Response:
     response_class=Response,
     responses={200: {"content": {publishing.ATOM_MEDIA_TYPE: {}}, "description": "Atom"}},
 )
-def cap_feed(db: DbSession) -> Response:
-    """Atom index of the active CAP alerts (one entry per warning, newest first)."""
-    return Response(
-        content=publishing.render_feed(db, utcnow()), media_type=publishing.ATOM_MEDIA_TYPE
-    )
+async def cap_feed(request: Request) -> Response:
+    """Atom index of the active CAP alerts (one entry per warning, newest first); served
+    from memory while the warnings are unchanged (`app.warnings.public_reads`)."""
+
+    def render(db: Session, now: datetime) -> public_reads.Rendered:
+        body, entries = publishing.render_feed_counted(db, now)
+        # An empty index is dated now: render it each time (it costs nothing).
+        return public_reads.Rendered(body, valid_until=None, cacheable=entries > 0)
+
+    key = public_reads.request_key("atom", request.scope["query_string"])
+    return await _public_read(request, key, render, publishing.ATOM_MEDIA_TYPE)
 
 
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")

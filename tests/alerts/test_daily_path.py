@@ -129,6 +129,17 @@ def test_heavy_under_way_needs_heavy_now_and_no_improvement_within_12_h() -> Non
     assert not heavy_under_way({}, staying, now, ZONE, "p90")
 
 
+def test_heavy_under_way_from_observations_needs_20_valid_hours() -> None:
+    """Issue 10: warnings from observed hours need enough valid hours, as the AQI day
+    rules do (20 of 24 for an observed 24 h mean); 19 heavy hours are not enough."""
+    now = MIDNIGHT + timedelta(days=1)
+    staying = forecast(now, 48, 240.0, 260.0)
+    assert heavy_under_way(hours(now - timedelta(hours=20), 20, 260.0), staying, now, ZONE, "p90")
+    assert not heavy_under_way(
+        hours(now - timedelta(hours=19), 19, 260.0), staying, now, ZONE, "p90"
+    )
+
+
 def test_an_outage_in_observed_history_drops_only_the_days_before_it() -> None:
     # Observed: 3 past days, the middle one with only 10 hours; forecast from "now" on.
     past = MIDNIGHT - timedelta(days=3)

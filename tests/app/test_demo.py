@@ -1,4 +1,5 @@
-"""`hazewarn demo`: the whole setup on a temporary SQLite file, and its refusals."""
+"""`hazewarn demo`: the whole setup from the shipped extract on a temporary SQLite file,
+its reuse, its environment file, and its refusals."""
 
 from __future__ import annotations
 
@@ -12,7 +13,14 @@ from typer.testing import CliRunner
 
 from app.cities.registry import load_registry
 from app.database import reset_caches
-from app.demo import DEMO_ISSUE_TIMES, DemoError, fresh_sqlite_file, setup_demo, shared_inputs
+from app.demo import (
+    DEMO_ISSUE_TIMES,
+    DemoError,
+    database_state,
+    demo_inputs,
+    fresh_sqlite_file,
+    setup_demo,
+)
 from contingency_plans.loader import PLANS_DIR, plan_files
 
 
@@ -26,14 +34,18 @@ def demo_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.mark.slow
-def test_demo_setup_builds_the_episode(
-    shared_data: Path, tmp_path: Path, demo_env: None, monkeypatch: pytest.MonkeyPatch
+def test_demo_setup_builds_the_episode_from_the_extract_and_reuses_it(
+    tmp_path: Path, demo_env: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from sqlalchemy import select
+    # No shared data: the demo reads only the extract shipped in the package.
+    monkeypatch.setenv("HAZEWARN_SHARED_DATA", str(tmp_path / "nowhere"))
+    from sqlalchemy import func, select
 
     from app.auth.service import authenticate
     from app.database import session_scope
     from app.forecast_runs.models import ForecastDaily, ForecastRun
+    from app.outbox.models import Delivery, OutboxEvent
+    from app.subscriptions.models import Subscription
     from app.timestamps import utcnow
     from app.warnings import evaluation
     from app.warnings.models import CityWarning
@@ -49,11 +61,14 @@ def test_demo_setup_builds_the_episode(
     db = tmp_path / "demo.db"
     db.write_bytes(b"")  # an empty file (as after a crash) is replaced, not refused
     lines: list[str] = []
-    result = setup_demo(db, shared_data, say=lines.append)
+    env_file = tmp_path / "hazewarn-demo.env"
+    result = setup_demo(db, port=8765, env_file=env_file, say=lines.append)
 
     assert result.database_path == db.resolve()
+    assert not result.reused
     assert result.cities == len(load_registry())
-    assert result.observations == 315_576
+    assert result.stations > 1_498  # the national list plus the built-in extra stations
+    assert result.observations == 3 * 35_064 + 6 * 2_880  # the extract's station-hours
     assert result.plans == len(plan_files(PLANS_DIR))
     assert len(result.run_ids) == 2
     assert result.met_grid_path.is_file() and result.model_path.is_file()
@@ -85,9 +100,47 @@ def test_demo_setup_builds_the_episode(
         assert any(w.pending_level or w.state == "proposed" for w in beijing)
         principal = authenticate(session, result.api_key)
         assert principal is not None and principal.role.value == "duty_officer"
+        # The duty desk's receiver is subscribed and the proposal is queued for it.
+        subscription = session.get(Subscription, result.subscription_id)
+        assert subscription is not None
+        assert subscription.url == "http://127.0.0.1:8765/demo/receiver/hook/duty-desk"
+        queued = session.scalars(
+            select(OutboxEvent.type)
+            .join(Delivery, Delivery.event_id == OutboxEvent.id)
+            .where(Delivery.subscription_id == subscription.id)
+        ).all()
+        assert "warning.proposed" in queued
     # The service clock replays the episode: just after the last run.
     expected = DEMO_ISSUE_TIMES[-1].astimezone(UTC) + timedelta(minutes=30)
     assert abs(utcnow() - expected) < timedelta(minutes=5)
+    # The environment every command of the demo's folder reads: same database, same clock,
+    # the model the scheduler loads.
+    env = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)
+    assert env["HAZEWARN_DATABASE_URL"] == result.database_url
+    assert float(env["HAZEWARN_CLOCK_OFFSET_SECONDS"]) == result.clock_offset_seconds
+    assert Path(env["HAZEWARN_MODEL_PATH"]) == result.model_path
+    monkeypatch.delenv("HAZEWARN_CLOCK_OFFSET_SECONDS")
+    monkeypatch.delenv("HAZEWARN_DATABASE_URL")
+    monkeypatch.setenv("HAZEWARN_ENV_FILE", str(env_file))
+    reset_caches()
+    assert abs(utcnow() - expected) < timedelta(minutes=5)
+    from app.config import get_settings
+
+    assert get_settings().model_path == result.model_path
+
+    # A second run reuses the database (no new runs, a new key, the same clock) on
+    # another port: the receiver's subscription follows it.
+    again = setup_demo(db, port=8766, env_file=env_file, say=lines.append)
+    assert again.reused
+    assert again.run_ids == result.run_ids
+    assert again.observations == result.observations
+    assert again.api_key != result.api_key
+    assert again.subscription_id == result.subscription_id
+    assert abs(utcnow() - expected) < timedelta(minutes=5)
+    with session_scope() as session:
+        assert session.scalar(select(func.count()).select_from(ForecastRun)) == 2
+        subscription = session.get(Subscription, result.subscription_id)
+        assert subscription is not None and ":8766/" in subscription.url
 
 
 def test_a_file_that_is_not_sqlite_is_never_deleted(tmp_path: Path) -> None:
@@ -107,21 +160,54 @@ def test_an_old_demo_database_and_its_wal_files_are_removed(tmp_path: Path) -> N
     assert not (tmp_path / "hazewarn.db-wal").exists()
 
 
-def test_missing_shared_data_is_one_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(DemoError, match="HAZEWARN_SHARED_DATA"):
-        shared_inputs(tmp_path / "nowhere")
+def test_the_extract_is_shipped_and_small() -> None:
+    station_list, beijing = demo_inputs()
+    assert station_list.name == "station_info.csv.gz"
+    assert len(beijing) == 9
+    total = station_list.stat().st_size + sum(p.stat().st_size for p in beijing)
+    assert total < 4_000_000
 
 
-def test_demo_command_without_shared_data_exits_2(
+def test_an_incomplete_extract_is_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(DemoError, match="demo extract is incomplete"):
+        demo_inputs(tmp_path)
+
+
+def test_a_database_that_is_not_a_demo_is_left_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_env: None
+) -> None:
+    from app import migrate
+    from app.cli import cli
+
+    db = tmp_path / "other.db"
+    migrate.upgrade(f"sqlite:///{db}")
+    before = db.read_bytes()
+    assert database_state(db) == "other"
+    assert database_state(tmp_path / "absent.db") == "new"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HAZEWARN_ENV_FILE")  # the default: .env, then hazewarn-demo.env
+    reset_caches()
+    result = CliRunner().invoke(cli, ["demo", "--db", str(db)])
+    assert result.exit_code == 2
+    assert "--reset" in result.output
+    assert db.read_bytes() == before
+    assert not (tmp_path / "hazewarn-demo.env").exists()
+
+
+def test_a_foreign_env_file_is_never_overwritten(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_env: None
 ) -> None:
     from app.cli import cli
 
-    monkeypatch.setenv("HAZEWARN_SHARED_DATA", str(tmp_path / "nowhere"))
+    mine = tmp_path / "hazewarn-demo.env"
+    mine.write_text("HAZEWARN_DATABASE_URL=postgresql://prod/db\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HAZEWARN_ENV_FILE")
     reset_caches()
     result = CliRunner().invoke(cli, ["demo", "--db", str(tmp_path / "demo.db")])
     assert result.exit_code == 2
-    assert "shared data folder" in result.output
+    assert "not written by the demo" in result.output
+    assert mine.read_text() == "HAZEWARN_DATABASE_URL=postgresql://prod/db\n"
     assert not (tmp_path / "demo.db").exists()
 
 

@@ -64,7 +64,7 @@ def test_backtest_writes_metrics_and_predictions(shared_data: Path, tmp_path: Pa
     metrics = json.loads(out.read_text())
     assert set(metrics["daily"]) == {"1", "2", "3"}
     assert metrics["meta"]["met_mode"] == "history"
-    assert metrics["meta"]["test_stations"] == ["Tiantan", "Wanliu"]
+    assert metrics["meta"]["test_stations"] == ["Beijing/Tiantan", "Beijing/Wanliu"]
     assert metrics["meta"]["runtime_s"] > 0
     frame = pd.read_csv(preds)
     assert list(frame.columns) == list(PREDICTION_COLUMNS)
@@ -142,3 +142,21 @@ def test_missing_files_fail_in_one_line(tmp_path: Path) -> None:
     garbage.write_text("not a model")
     shown = runner.invoke(cli, ["model", "show", str(garbage)], env=WIDE)
     assert shown.exit_code == 2 and "cannot read model" in shown.output
+
+
+def test_backtest_refuses_a_station_hour_given_twice(shared_data: Path, tmp_path: Path) -> None:
+    """Issue 10 case: `hazewarn backtest` silently dropped duplicate hours; it now stops
+    with exit 2 naming the file and line of the second one."""
+    five = shared_data / "five_cities" / "BeijingPM20100101_20151231.csv"
+    stateair = shared_data / "stateair_pm25" / "Beijing_2015_HourlyPM25_created20160201.csv"
+    result = runner.invoke(
+        cli,
+        [
+            *("backtest", "--train", str(five), str(stateair), "--test", str(stateair)),
+            *("--out", str(tmp_path / "m.json"), "--predictions", str(tmp_path / "p.csv")),
+        ],
+        env={"COLUMNS": "400"},
+    )
+    assert result.exit_code == 2, result.output
+    assert f"{stateair}, line 2: duplicate station-hour: Beijing/US Post" in result.output
+    assert not (tmp_path / "m.json").exists()

@@ -100,3 +100,37 @@ def test_an_unsafe_request_id_is_replaced(client: TestClient) -> None:
     assert (
         client.get("/health/live", headers={"X-Request-ID": sent}).headers["x-request-id"] != sent
     )
+
+
+def test_a_warning_transition_is_logged_with_its_warning_event_and_run_ids(
+    database_url: str, log_stream: io.StringIO
+) -> None:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from app.cities.service import sync_registry
+    from app.database import session_scope
+    from app.forecast_runs.service import store_scenario_run
+    from app.outbox.models import OutboxEvent
+    from app.plans.service import load_plan_files
+    from app.warnings.evaluation import evaluate_run
+    from app.warnings.models import CityWarning
+    from contingency_plans.loader import PLANS_DIR
+
+    now = datetime(2026, 1, 15, 1, tzinfo=UTC)
+    with session_scope() as session:
+        sync_registry(session)
+        load_plan_files(session, [PLANS_DIR / "110000-beijing.yaml"], now)
+        run_id = store_scenario_run(session, now, {"110000": {}}, hours=96, default_pm25=360.0)
+        evaluate_run(session, run_id, now)
+        warning = session.query(CityWarning).one()
+        event_ids = set(session.scalars(select(OutboxEvent.id)))
+    lines = [line for line in _lines(log_stream) if line["logger"] == "hazewarn.warnings"]
+    assert lines, "no warning transition logged"
+    line = lines[0]
+    assert line["warning_id"] == warning.id
+    assert str(line["run_id"]) == str(run_id)
+    assert line["event_id"] in event_ids
+    assert line["city"] == "110000"
+    assert line["event"].startswith(f"warning {warning.id} (110000): ")

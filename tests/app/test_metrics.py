@@ -47,8 +47,10 @@ def seeded(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     from app.outbox.models import Delivery, OutboxEvent
     from app.plans.service import load_plan_files
     from app.subscriptions.models import Subscription
+    from app.warnings.actors import Actor
+    from app.warnings.evaluation import evaluate_run
     from app.warnings.models import CityWarning
-    from app.warnings.service import Actor, approve, evaluate_run
+    from app.warnings.service import approve
     from contingency_plans.loader import PLANS_DIR
 
     model = tmp_path / "pm25.joblib"

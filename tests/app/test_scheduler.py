@@ -104,7 +104,14 @@ def test_build_scheduler_has_every_job_in_the_configured_zone(tmp_path: Path) ->
         scheduler_timezone="Europe/Berlin",
     )
     jobs = {job.id: job for job in scheduler.build_scheduler(settings).get_jobs()}
-    assert set(jobs) == {"grid_inbox", "verify", "unacknowledged", "monthly_ranking", "heartbeat"}
+    assert set(jobs) == {
+        "grid_inbox",
+        "verify",
+        "unacknowledged",
+        "regional_lagging",
+        "monthly_ranking",
+        "heartbeat",
+    }
     assert "hour='2'" in str(jobs["verify"].trigger)
     assert "minute='15'" in str(jobs["verify"].trigger)
     assert str(jobs["verify"].trigger.inner.timezone) == "Europe/Berlin"

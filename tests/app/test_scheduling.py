@@ -25,6 +25,7 @@ from app.scheduling import (
     ServiceClockTrigger,
     call_with_retries,
 )
+from app.warnings.rankings import previous_month, write_monthly_ranking
 
 BERLIN_DST_2027 = datetime(2027, 3, 28, 1, 0, tzinfo=UTC)  # 02:00 CET becomes 03:00 CEST
 
@@ -126,7 +127,14 @@ def test_jobs_persist_in_the_database(
     with engine.connect() as conn:
         stored = set(conn.execute(text("SELECT id FROM apscheduler_jobs")).scalars())
     engine.dispose()
-    assert stored == {"grid_inbox", "verify", "unacknowledged", "monthly_ranking", "heartbeat"}
+    assert stored == {
+        "grid_inbox",
+        "verify",
+        "unacknowledged",
+        "monthly_ranking",
+        "heartbeat",
+        "regional_lagging",
+    }
     # A restarted scheduler finds them (and the same next verify time).
     from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 
@@ -193,8 +201,8 @@ def test_stopping_the_scheduler_abandons_a_retry_wait() -> None:
 
 def test_previous_month_is_read_in_the_scheduler_zone() -> None:
     now = datetime(2026, 11, 30, 16, 30, tzinfo=UTC)  # 1 December 00:30 in Shanghai
-    assert scheduler.previous_month(now, "Asia/Shanghai").isoformat() == "2026-11-01"
-    assert scheduler.previous_month(now, "UTC").isoformat() == "2026-10-01"
+    assert previous_month(now, "Asia/Shanghai").isoformat() == "2026-11-01"
+    assert previous_month(now, "UTC").isoformat() == "2026-10-01"
 
 
 def test_the_monthly_ranking_job_writes_the_month_before(database_url: str, tmp_path: Path) -> None:
@@ -204,7 +212,7 @@ def test_the_monthly_ranking_job_writes_the_month_before(database_url: str, tmp_
     with session_scope() as session:
         sync_registry(session)
     now = datetime(2017, 1, 1, 2, 30, tzinfo=UTC)
-    path = scheduler.write_monthly_ranking(now, folder=tmp_path / "rankings")
+    path = write_monthly_ranking(now, folder=tmp_path / "rankings")
     assert path == tmp_path / "rankings" / "2016-12.json"
     body = json.loads(path.read_text(encoding="utf-8"))
     assert body["month"] == "2016-12"

@@ -23,7 +23,12 @@ from forecasting.backtest import (
     train_cutoff,
 )
 from forecasting.model import TrainingConfig
-from forecasting.observations import read_observations
+from forecasting.observations import (
+    ObservationFileError,
+    combine_observation_files,
+    read_observation_file,
+    read_observations,
+)
 
 DAILY_KEYS = {
     "rmse",
@@ -103,7 +108,7 @@ def test_metrics_have_exactly_the_protocol_shape(result: BacktestResult) -> None
 def test_predictions_have_exactly_the_protocol_columns(result: BacktestResult) -> None:
     predictions = result.predictions
     assert list(predictions.columns) == list(PREDICTION_COLUMNS)
-    assert set(predictions["station"]) == {"Tiantan", "Wanliu"}
+    assert set(predictions["station"]) == {"Beijing/Tiantan", "Beijing/Wanliu"}
     daily = predictions[predictions["kind"] == "daily"]
     hourly = predictions[predictions["kind"] == "hourly"]
     assert len(daily) == 2 * 28 * 3 and len(hourly) == 2 * 28 * 72
@@ -135,14 +140,14 @@ def test_training_reads_nothing_after_train_end(shared_data: Path) -> None:
     observations = _read(shared_data, "Dongsi")
     cutoff = train_cutoff(date(2014, 2, 28), "Asia/Shanghai")
     assert cutoff == pd.Timestamp("2014-02-28T16:00Z")
-    series = station_series(observations, "Asia/Shanghai", end=cutoff)["Dongsi"]
+    series = station_series(observations, "Asia/Shanghai", end=cutoff)["Beijing/Dongsi"]
     assert series.times[-1] < cutoff
 
 
 def test_baselines_by_hand(result: BacktestResult, shared_data: Path) -> None:
     tiantan = _read(shared_data, "Tiantan").set_index("time")["pm25"]
     cases = result.daily_cases
-    case = cases[(cases["station"] == "Tiantan") & (cases["lead_day"] == 1)].iloc[3]
+    case = cases[(cases["station"] == "Beijing/Tiantan") & (cases["lead_day"] == 1)].iloc[3]
     issue = pd.Timestamp(case["issue_time"])
     # Daily persistence: the mean of the 24 hours ending with the issue hour.
     last_day = tiantan[(tiantan.index > issue - pd.Timedelta(hours=24)) & (tiantan.index <= issue)]
@@ -155,7 +160,7 @@ def test_baselines_by_hand(result: BacktestResult, shared_data: Path) -> None:
     assert case["climatology"] == pytest.approx(days.loc[days["count"] >= 18, "mean"].mean())
     # Hourly persistence: the last value at issue.
     hourly = result.hourly_cases
-    first = hourly[(hourly["station"] == "Tiantan") & (hourly["issue_time"] == issue)]
+    first = hourly[(hourly["station"] == "Beijing/Tiantan") & (hourly["issue_time"] == issue)]
     assert (first["persistence"] == tiantan.loc[issue]).all()
     assert first["observed"].iloc[0] == tiantan.loc[issue + pd.Timedelta(hours=1)]
 
@@ -177,3 +182,51 @@ def test_protocol_dates_are_checked(shared_data: Path) -> None:
     bad = BacktestConfig(train_end=date(2014, 3, 1), test_start=date(2014, 3, 1))
     with pytest.raises(ValueError, match="test_start"):
         run_backtest(observations, observations, bad)
+
+
+def test_the_five_cities_us_post_series_stay_four_stations(shared_data: Path) -> None:
+    """Issue 10 case: `hazewarn backtest` keyed stations by name alone, so the four
+    cities' "US Post" series of the five-cities files trained as one station (equal to
+    Shanghai's on every hour). Station identity is (city, station)."""
+    files = [
+        read_observation_file(path)
+        for path in sorted((shared_data / "five_cities").glob("*PM20100101_20151231.csv"))
+    ]
+    frame = combine_observation_files(files)
+    us_post = frame[frame["station"] == "US Post"]
+    series = station_series(us_post, "Asia/Shanghai")
+    assert sorted(series) == [
+        "Beijing/US Post",
+        "Chengdu/US Post",
+        "Guangzhou/US Post",
+        "Shanghai/US Post",
+    ]
+    beijing = series["Beijing/US Post"]
+    shanghai = series["Shanghai/US Post"]
+    both = ~np.isnan(beijing.series("pm25")) & ~np.isnan(shanghai.series("pm25"))
+    assert both.sum() > 10_000
+    assert (beijing.series("pm25")[both] != shanghai.series("pm25")[both]).mean() > 0.9
+    # Each series is its own city's: Beijing's equals the Beijing file's US Post column.
+    raw = us_post[us_post["city"] == "Beijing"].set_index("time")["pm25"]
+    on_axis = pd.Series(beijing.series("pm25"), index=beijing.times).reindex(raw.index)
+    flagged = us_post[us_post["city"] == "Beijing"]["qc_flags"].str.contains("pm25:").to_numpy()
+    np.testing.assert_array_equal(on_axis.to_numpy()[~flagged], raw.to_numpy()[~flagged])
+
+
+def test_duplicate_station_hours_are_refused_with_file_and_line(shared_data: Path) -> None:
+    """Issue 10 case: duplicate hours of one station were silently dropped; now the
+    second one is refused naming its file and line, and where the first one is."""
+    five = read_observation_file(shared_data / "five_cities" / "BeijingPM20100101_20151231.csv")
+    stateair = read_observation_file(
+        shared_data / "stateair_pm25" / "Beijing_2015_HourlyPM25_created20160201.csv"
+    )
+    with pytest.raises(ObservationFileError) as caught:
+        combine_observation_files([five, stateair])
+    error = caught.value
+    assert error.path == str(stateair.path) and error.line == 2
+    assert "duplicate station-hour: Beijing/US Post 2014-12-31T16:00Z" in error.reason
+    assert f"is also in {five.path}, line " in error.reason
+    # The pure layer refuses too, whoever concatenated the frames.
+    both = pd.concat([five.frame, stateair.frame], ignore_index=True)
+    with pytest.raises(ValueError, match="duplicate station-hour: Beijing/US Post"):
+        station_series(both[both["station"] == "US Post"], "Asia/Shanghai")

@@ -325,8 +325,8 @@ def test_forecast_several_runs_keep_the_newest_and_difference_per_run(tmp_path: 
     runs = np.array(["2024-01-05T00:00", "2024-01-05T06:00"], dtype="datetime64[ns]")
     steps = np.array([0, 3, 6, 9]) * np.timedelta64(1, "h")
     shape = (2, 4, 2, 2)
-    # The value says which run it came from (run index * 100 + step hours).
-    marker = (np.arange(2)[:, None] * 100 + np.array([0, 3, 6, 9])[None, :]).astype(float)
+    # The value says which run it came from (run index * 10 + step hours / 10, in °C).
+    marker = (np.arange(2)[:, None] * 10 + np.array([0, 0.3, 0.6, 0.9])[None, :]).astype(float)
     total = np.array([[0.0, 3.0, 6.0, 12.0], [0.0, 6.0, 9.0, 9.0]])  # kg m-2 since each run
     ds = xr.Dataset(
         {
@@ -348,7 +348,7 @@ def test_forecast_several_runs_keep_the_newest_and_difference_per_run(tmp_path: 
     grid = open_grid(path)
     # Valid times 00, 03 from run 00; 06..15 from run 06 (newest wins at 06 and 09).
     np.testing.assert_array_equal(grid["time"].values, hours(0, 3, 6, 9, 12, 15))
-    np.testing.assert_array_equal(grid["t2m"].values[:, 0, 0], [0, 3, 100, 103, 106, 109])
+    np.testing.assert_allclose(grid["t2m"].values[:, 0, 0], [0, 0.3, 10, 10.3, 10.6, 10.9])
     np.testing.assert_array_equal(grid["reference_time"].values, np.repeat(runs, [2, 4]))
     # tp: run 00 step 0 -> NaN (no time since the run start); 3 mm in 3 h -> 1 mm/h; run 06
     # restarts: step 0 NaN, then 6/3, 3/3, 0/3.
@@ -450,11 +450,14 @@ def test_zarr_store(tmp_path: Path) -> None:
 
 
 def write_grib(path: Path, steps: tuple[int, ...] = (0, 3, 6)) -> None:
-    """A GFS-like GRIB2 file (run 2024-01-05 06 UTC): 2 m, 10 m and surface fields."""
+    """A GFS-like GRIB2 file (run 2024-01-05 06 UTC): 2 m, 10 m and surface fields.
+
+    Each field is base + 10*row + col + step (precipitation rate: that ramp in 1e-6
+    kg m-2 s-1), kept physically plausible after conversion."""
     import eccodes
 
     fields = [
-        ("2t", "heightAboveGround", 2, 290.0),
+        ("2t", "heightAboveGround", 2, 270.0),
         ("2r", "heightAboveGround", 2, 55.0),
         ("10u", "heightAboveGround", 10, 3.0),
         ("10v", "heightAboveGround", 10, -4.0),
@@ -487,7 +490,8 @@ def write_grib(path: Path, steps: tuple[int, ...] = (0, 3, 6)) -> None:
                 eccodes.codes_set(handle, "stepUnits", 1)
                 eccodes.codes_set(handle, "forecastTime", step)
                 # Row-major from the north-west corner: value = base + 10*row + col + step.
-                values = base + (10 * np.arange(4)[:, None] + np.arange(5)[None, :] + step)
+                ramp = 10 * np.arange(4)[:, None] + np.arange(5)[None, :] + step
+                values = base + ramp * (1e-6 if short_name == "prate" else 1.0)
                 eccodes.codes_set_values(handle, values.ravel().astype(float))
                 eccodes.codes_write(handle, out)
                 eccodes.codes_release(handle)
@@ -503,11 +507,11 @@ def test_grib_via_cfgrib(tmp_path: Path) -> None:
     assert grid["lat"].values.tolist() == [38.0, 39.0, 40.0, 41.0]
     # North-west corner (41N, 115E) at step 3: base + 0 + 3.
     corner = grid.isel(time=1).sel(lat=41.0, lon=115.0)
-    assert float(corner["t2m"]) == pytest.approx(290.0 + 3 - 273.15, abs=1e-3)
+    assert float(corner["t2m"]) == pytest.approx(270.0 + 3 - 273.15, abs=1e-3)
     assert float(corner["rh"]) == pytest.approx(58.0, abs=1e-3)
     assert float(corner["sp"]) == pytest.approx((101_325.0 + 3) / 100, abs=1e-3)
     assert float(grid["tp"].isel(time=0).sel(lat=38.0, lon=115.0)) == pytest.approx(
-        (0.0005 + 30) * 3600, rel=1e-4
+        (0.0005 + 30e-6) * 3600, rel=1e-4
     )
     assert grid.attrs["missing_variables"] == ["blh"]
 
@@ -521,7 +525,7 @@ def test_grib_many_files(tmp_path: Path) -> None:
     np.testing.assert_array_equal(grid["time"].values, hours(6, 9, 12, 15, 18))
     corner = grid.sel(lat=41.0, lon=115.0)
     np.testing.assert_allclose(
-        corner["t2m"].values, 290.0 - 273.15 + np.array([0, 3, 6, 9, 12]), atol=1e-3
+        corner["t2m"].values, 270.0 - 273.15 + np.array([0, 3, 6, 9, 12]), atol=1e-3
     )
 
 
@@ -811,3 +815,66 @@ def test_files_without_known_variables_and_missing_files(tmp_path: Path) -> None
     text.write_text("not a grid")
     with pytest.raises(GridError, match="not a NetCDF, GRIB or Zarr"):
         open_grid(text)
+
+
+# ------------------------------------------------------------------------------------------
+# Plausibility after unit conversion (issue 10)
+# ------------------------------------------------------------------------------------------
+
+
+def _labelled_grid(path: Path, t2m: np.ndarray, t_units: str, sp_units: str = "hPa") -> Path:
+    lat = np.array([39.0, 40.0, 41.0])
+    lon = np.array([116.0, 117.0])
+    times = pd.date_range("2017-01-10", periods=len(t2m), freq="h")
+    shape = (len(times), 3, 2)
+    ds = xr.Dataset(
+        {
+            "t2m": (
+                ("time", "lat", "lon"),
+                np.broadcast_to(t2m[:, None, None], shape),
+                {"units": t_units},
+            ),
+            "sp": (("time", "lat", "lon"), np.full(shape, 1020.0), {"units": sp_units}),
+        },
+        coords={"time": times.to_numpy(), "lat": lat, "lon": lon},
+    )
+    ds.to_netcdf(path)
+    return path
+
+
+def test_kelvin_labelled_degc_is_refused_with_variable_range_and_found(tmp_path: Path) -> None:
+    """Issue 10 case: a grid whose temperatures are in kelvin but labelled degC was
+    accepted; it is refused naming the variable, the range and what was found."""
+    path = _labelled_grid(tmp_path / "k.nc", np.array([268.2, 271.5, 275.0]), "degC")
+    with pytest.raises(GridError) as caught:
+        open_grid(path)
+    message = str(caught.value)
+    assert "t2m (2 m temperature) outside its plausible range -90..60 degC" in message
+    assert "found 268.2..275" in message and str(path) in message
+    # The same values labelled K are fine (-5 .. 1.85 °C).
+    good = open_grid(_labelled_grid(tmp_path / "ok.nc", np.array([268.2, 271.5, 275.0]), "K"))
+    assert float(good["t2m"].max()) == pytest.approx(1.85)
+
+
+def test_pressure_in_pa_labelled_hpa_and_infinity_are_refused(tmp_path: Path) -> None:
+    path = _labelled_grid(tmp_path / "p.nc", np.array([1.0, 2.0]), "degC")
+    ds = xr.open_dataset(path).load()
+    ds["sp"] = ds["sp"] * 100  # 102000 "hPa"
+    ds.close()
+    ds.to_netcdf(tmp_path / "pa.nc")
+    with pytest.raises(GridError, match=r"sp \(surface pressure\) outside .* 300..1100 hPa"):
+        open_grid(tmp_path / "pa.nc")
+    infinite = _labelled_grid(tmp_path / "inf.nc", np.array([1.0, np.inf]), "degC")
+    with pytest.raises(GridError, match=r"t2m .* found 1..inf"):
+        open_grid(infinite)
+
+
+def test_a_lazy_grid_is_checked_where_it_is_sampled(tmp_path: Path) -> None:
+    from forecasting.runs import sample_met
+
+    path = _labelled_grid(tmp_path / "k.nc", np.linspace(268.0, 275.0, 80), "degC")
+    opened = open_grid(path, chunks="auto")  # not read whole: not checked yet
+    assert opened["t2m"].chunks is not None
+    points = pd.DataFrame({"id": ["bj"], "lat": [40.0], "lon": [116.5], "tz": ["Asia/Shanghai"]})
+    with pytest.raises(GridError, match=r"t2m \(2 m temperature\) outside"):
+        sample_met(path, points, pd.Timestamp("2017-01-10T02:00Z"), 72, chunks="auto")

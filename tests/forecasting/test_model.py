@@ -212,7 +212,7 @@ def test_trained_model_records_its_window_features_and_skill(small_model: Foreca
 
 
 def test_daily_forecasts_are_coherent(small_model: ForecastModel, dongsi: pd.DataFrame) -> None:
-    series = station_series(dongsi, TZ)["Dongsi"]
+    series = station_series(dongsi, TZ)["Beijing/Dongsi"]
     issues = fx.issue_positions(series, pd.Timestamp("2013-12-01"), pd.Timestamp("2013-12-31"), 12)
     hourly, daily = forecast_series(small_model, series, issues)
     assert len(hourly) == len(issues) * 72 and len(daily) == len(issues) * 3

@@ -166,6 +166,10 @@ OK_LINE = "A,2015-01-15T08:00Z,pm25,1,ug/m3\n"
         (LONG_HEADER + "A,2015-01-15T08:00Z,pm25,1,ppb\n", 2, "unknown unit 'ppb'"),
         (LONG_HEADER + OK_LINE + OK_LINE.replace(",1,", ",2,"), 3, "duplicate value"),
         (LONG_HEADER + OK_LINE + "A,2015-01-15T09:00Z,pm25,high,ug/m3\n", 3, "text 'high' in"),
+        # Issue 10: inf was accepted and counted as valid; now refused like NaN.
+        (LONG_HEADER + OK_LINE + "A,2015-01-15T09:00Z,pm25,inf,ug/m3\n", 3, "value inf in"),
+        (LONG_HEADER + "A,2015-01-15T09:00Z,pm25,-inf,ug/m3\n", 2, "value -inf in"),
+        (LONG_HEADER + "A,2015-01-15T09:00Z,co,1e308,mg/m3\n", 2, "is not finite in µg/m³"),
         (
             "station,time,pollutant,value\nA,2015-01-15T08:00Z,pm25,1\n",
             1,
@@ -200,6 +204,7 @@ ROW2 = '2,2013,3,1,1,4,4,3,16,300,88,-0.7,1025.1,-22.1,0,"NW",3.9,"Dongsi"\n'
         (MULTISITE_HEADER + ROW1 + ROW2.replace("2013,3,1,1", "2013,2,30,1"), 3, "bad time"),
         (MULTISITE_HEADER + ROW1 + ROW2.replace("2013,3,1,1", "2013,3,1,24"), 3, "bad time"),
         (MULTISITE_HEADER + ROW1 + ROW1, 3, "duplicate station-hour"),
+        (MULTISITE_HEADER + ROW1 + ROW2.replace(",4,4,", ",4,inf,"), 3, "value inf in column 'PM10' is not finite"),  # noqa: E501
         (MULTISITE_HEADER + ROW1 + ROW2.replace('"NW"', '"XX"'), 3, "unknown wind direction 'XX'"),
         ("a,b,c\n1,2,3\n", 1, "unknown format"),
         (MULTISITE_HEADER, 2, "no data rows"),
@@ -232,3 +237,13 @@ def test_flags_reach_the_frame(tmp_path: Path) -> None:
     path.write_text(MULTISITE_HEADER + "".join(rows), encoding="utf-8")
     frame = read_observations(path)
     assert list(frame["qc_flags"]) == ["", "", "pm25:spike", "", ""]
+
+
+def test_1e308_is_read_but_flagged_impossible(tmp_path: Path) -> None:
+    """Issue 10 case: observation value 1e308 is never counted as valid (flagged)."""
+    path = tmp_path / "long.csv"
+    path.write_text(
+        LONG_HEADER + OK_LINE + "A,2015-01-15T09:00Z,pm25,1e308,ug/m3\n", encoding="utf-8"
+    )
+    frame = read_observations(path)
+    assert list(frame["qc_flags"]) == ["", "pm25:impossible"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from forecasting.qc import STUCK_HOURS, flag_observations
+from forecasting.qc import STUCK_HOURS, flag_observations, flagged_columns, mask_flagged
 
 
 def _frame(
@@ -46,9 +46,28 @@ def test_gradual_haze_rise_is_not_a_spike() -> None:
     assert set(flag_observations(frame)) == {""}
 
 
-def test_absurd_maximum_is_a_spike_even_alone() -> None:
+def test_a_value_above_the_ceiling_is_impossible_even_alone() -> None:
     frame = _frame({"co": [70.0], "pm10": [100.0]})
-    assert list(flag_observations(frame)) == ["co:spike"]
+    assert list(flag_observations(frame)) == ["co:impossible"]
+
+
+def test_a_million_and_1e308_are_impossible_not_just_spikes() -> None:
+    """Issue 10 case: 1,000,000 µg/m³ PM2.5 and 1e308 are flagged physically impossible."""
+    frame = _frame({"pm25": [80.0, 1_000_000.0, 85.0, 1e308, 90.0]})
+    assert list(flag_observations(frame)) == ["", "pm25:impossible", "", "pm25:impossible", ""]
+
+
+def test_mask_flagged_blanks_only_the_flagged_column_of_the_flagged_row() -> None:
+    frame = _frame({"pm25": [80.0, 1e6, 85.0], "co": [1.0, 1.2, 70.0], "o3": [5.0, 6.0, 7.0]})
+    frame["qc_flags"] = ["", "pm25:impossible", "co:impossible,o3:stuck"]
+    masked = mask_flagged(frame)
+    assert masked["pm25"].tolist()[0] == 80.0 and np.isnan(masked["pm25"].tolist()[1])
+    assert masked["co"].tolist()[:2] == [1.0, 1.2] and np.isnan(masked["co"].tolist()[2])
+    assert masked["o3"].tolist()[:2] == [5.0, 6.0] and np.isnan(masked["o3"].tolist()[2])
+    assert frame["pm25"].tolist()[1] == 1e6  # the input is left alone
+    # StateAir's own QC names mask too; "co:" never matches inside another token.
+    assert flagged_columns("pm25:suspect,no2:stuck") == {"pm25", "no2"}
+    assert flagged_columns("") == set() and flagged_columns(None) == set()
 
 
 def test_missing_neighbours_do_not_hide_or_invent_spikes() -> None:

@@ -321,6 +321,17 @@ function renderRun(latest) {
       el("dd", { class: "mono" }, run.model_version),
       el("dt", {}, "Cities"),
       el("dd", {}, `${run.city_count}, leads 1–${run.max_lead_h} h`),
+      ...(run.degraded
+        ? [
+            el("dt", {}, "Degraded"),
+            el(
+              "dd",
+              { class: "degraded" },
+              `the grid lacks ${(run.degraded_variables || []).join(", ")}: this run never ` +
+                "withdraws, downgrades or lifts a warning by itself",
+            ),
+          ]
+        : []),
     ),
   );
 }

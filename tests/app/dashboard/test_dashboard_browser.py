@@ -75,7 +75,9 @@ def _seed(now: datetime) -> Seeded:
             model_version="browser-test",
             model_path="/dev/null",
             model_sha256="0" * 64,
-            inputs={},
+            # Degraded (issue 10): the dashboard must say so; raising a warning is allowed.
+            inputs={"grid": {"degraded_variables": ["sp", "tp"]}},
+            degraded=True,
             max_lead_h=96,
             city_count=2,
             city_counts={},
@@ -217,6 +219,7 @@ def test_duty_officer_approves_a_proposal_in_the_browser(
         tianjin = page.locator(f'#cities tbody tr[data-city="{TIANJIN}"]').inner_text()
         assert "60" in tianjin
         assert "browser-test" in page.locator("#run").inner_text()
+        assert "the grid lacks sp, tp" in page.locator("#run").inner_text()
 
         # Read-only: the proposals need a key.
         assert "API key" in page.locator("#proposals").inner_text()

@@ -62,5 +62,6 @@ def test_meta_gives_aqi_and_level_colours(client: TestClient) -> None:
 
 
 def test_health_and_api_still_answer_next_to_the_dashboard(client: TestClient) -> None:
-    assert client.get("/health").json()["status"] == "ok"
+    assert client.get("/health/live").json() == {"status": "live"}
+    assert "database" in client.get("/health").json()["checks"]  # readiness, not the dashboard
     assert client.get("/v1/cities").status_code == 200

@@ -3,7 +3,6 @@ re-announcement, drill, and one transaction for warnings, audit and outbox."""
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -240,40 +239,6 @@ def test_the_forecast_runs_hook_evaluates_the_run(session: Session, hw: Any) -> 
     assert session.scalars(select(CityWarning)).one().state == "issued"
 
 
-def test_regional_level_is_a_floor_and_its_notice_ends_it(session: Session, hw: Any) -> None:
-    from alerts.levels import Level
-    from alerts.regional import RegionalNotice
-
-    issued = hw.run_time() - timedelta(hours=6)
-    notice = RegionalNotice(
-        notice_id="mee-2016-12",
-        region="jjj-2+26",
-        level=Level.ORANGE,
-        start=issued - timedelta(hours=1),
-        members=frozenset({hw.BEIJING, hw.SHIJIAZHUANG}),
-        issuer="MEE",
-        issued_at=issued - timedelta(hours=2),
-    )
-    # Beijing's own forecast: one heavy day (blue); the regional orange is its floor.
-    days = {hw.BEIJING: hw.heavy_days(issued, (hw.HEAVY,))}
-    first = hw.make_run(session, issued, days)
-    evaluation.evaluate_run(session, first, utcnow(), notices=[notice])
-    warning = session.scalars(select(CityWarning)).one()
-    assert (warning.state, warning.level) == ("upgraded", "orange")
-    assert warning.payload["regional_warning_id"] == "mee-2016-12"
-    kinds = [e.kind for e in session.scalars(select(WarningEvent).order_by(WarningEvent.id))]
-    assert kinds == ["issued", "upgraded"]
-    assert session.scalars(select(Episode)).one().regional_warning_id == "mee-2016-12"
-
-    # The regional notice is lifted: the city follows its own rules again (still blue
-    # forecast, so the warning stays, no longer linked).
-    lifted = dataclasses.replace(notice, lifted_at=issued + timedelta(hours=5))
-    second = hw.make_run(session, issued + timedelta(hours=6), days)
-    evaluation.evaluate_run(session, second, utcnow(), notices=[lifted])
-    episode = session.scalars(select(Episode)).one()
-    assert episode.regional_warning_id is None and episode.status != "lifted"
-
-
 def test_the_audit_trail_is_append_only(session: Session, hw: Any) -> None:
     import pytest
 
@@ -293,40 +258,6 @@ def test_the_audit_trail_is_append_only(session: Session, hw: Any) -> None:
         session.flush()
     session.rollback()
     assert session.scalars(select(WarningEvent)).one().reason != "rewritten"
-
-
-def test_a_regionally_triggered_warning_ends_with_the_regional_notice(
-    session: Session, hw: Any
-) -> None:
-    from alerts.levels import Level
-    from alerts.regional import RegionalNotice
-
-    issued = hw.run_time() - timedelta(hours=6)
-    notice = RegionalNotice(
-        notice_id="fenwei-7",
-        region="jjj-2+26",
-        level=Level.YELLOW,
-        start=issued,
-        members=frozenset({hw.BEIJING}),
-        issuer="MEE",
-        issued_at=issued - timedelta(hours=2),
-        until=issued + timedelta(days=2),
-    )
-    clean = {hw.BEIJING: {}}  # the city's own forecast stays clean
-    first = hw.make_run(session, issued, clean)
-    evaluation.evaluate_run(session, first, utcnow(), notices=[notice])
-    warning = session.scalars(select(CityWarning)).one()
-    assert (warning.state, warning.level, warning.cap_msg_type) == ("issued", "yellow", "Alert")
-    assert warning.episode_id == f"{hw.BEIJING}:regional:fenwei-7"
-    [audit] = session.scalars(select(WarningEvent)).all()
-    assert (audit.actor, audit.run_id) == ("MEE", "regional:fenwei-7")
-
-    lifted = dataclasses.replace(notice, lifted_at=issued + timedelta(hours=5))
-    second = hw.make_run(session, issued + timedelta(hours=6), clean)
-    evaluation.evaluate_run(session, second, utcnow(), notices=[lifted])
-    session.refresh(warning)
-    assert (warning.state, warning.cap_msg_type) == ("lifted", "Cancel")
-    assert len(warning.cap_references) == 1
 
 
 def test_a_clean_forecast_lifts_a_warning_during_a_station_outage(

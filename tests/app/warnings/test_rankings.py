@@ -91,3 +91,32 @@ def test_vectorised_daily_aqi_matches_the_reference_rules() -> None:
         if result.aqi is not None:
             expected.append(result.aqi)
     assert got == expected and len(got) >= 25
+
+
+def test_flagged_values_do_not_enter_the_ranking(
+    client: TestClient, session: Session, hw: Any
+) -> None:
+    """Issue 10: a QC-flagged value never enters rankings. A second station of the city
+    reads 1,000,000 µg/m³ (flagged impossible) every hour: the city still ranks clean."""
+    code = sorted(session.scalars(select(City.code)))[0]
+    add_city_month(session, code, pm25=20.0)
+    session.add(Station(id="BROKEN", name_en="broken", city_code=code, lat=0, lon=0, aliases=[]))
+    session.flush()
+    start = MONTH_START.astimezone(UTC)
+    session.execute(
+        insert(Observation),
+        [
+            {
+                "station_id": "BROKEN",
+                "time": start + timedelta(hours=h),
+                "pm25": 1_000_000.0,
+                "qc_flags": "pm25:impossible",
+                "source": "t",
+            }
+            for h in range(29 * 24)
+        ],
+    )
+    session.commit()
+    body = client.get("/v1/rankings/monthly?month=2016-02").json()
+    (city,) = body["best"]
+    assert (city["city_code"], city["average_aqi"], city["worst_day_aqi"]) == (code, 29.0, 29)
