@@ -23,6 +23,7 @@ __all__ = [
     "OPEN",
     "OWN_CITY_OFFICE",
     "PUBLIC",
+    "REGION_COORDINATOR",
     "ROUTE_RULES",
     "STAFF",
     "STAFF_OR_OWNER",
@@ -105,6 +106,9 @@ STAFF_OR_OWNER = Rule(
     "staff or owner", frozenset({Caller.ADMIN, Caller.DUTY_OFFICER, Caller.CITY_OWN})
 )
 
+#: A region's coordinator (the object's region) and admins.
+REGION_COORDINATOR = Rule("own region coordinator", frozenset({Caller.ADMIN, Caller.REGION_OWN}))
+
 ROUTE_RULES: dict[str, Rule] = {
     "GET /health": PUBLIC,
     "GET /health/live": PUBLIC,
@@ -151,6 +155,17 @@ ROUTE_RULES: dict[str, Rule] = {
     "GET /v1/cap/{warning_id}.xml": OPEN,
     "GET /v1/feeds/cap.atom": PUBLIC,
     "GET /v1/rankings/monthly": PUBLIC,
+    "GET /v1/regions": PUBLIC,
+    "GET /v1/regions/{region_id}": PUBLIC,
+    "GET /v1/regional-warnings": OPEN,
+    "GET /v1/regional-warnings/{warning_id}": OPEN,
+    "GET /v1/cap/regional/{warning_id}.xml": OPEN,
+    "POST /v1/regional-warnings": REGION_COORDINATOR.conflicting(),
+    "POST /v1/regional-warnings/{warning_id}/approve": REGION_COORDINATOR.conflicting(),
+    "POST /v1/regional-warnings/{warning_id}/reject": REGION_COORDINATOR.conflicting(),
+    "POST /v1/regional-warnings/{warning_id}/adjust": REGION_COORDINATOR.conflicting(),
+    "POST /v1/regional-warnings/{warning_id}/extend": REGION_COORDINATOR.conflicting(),
+    "POST /v1/regional-warnings/{warning_id}/lift": REGION_COORDINATOR.conflicting(),
 }
 
 

@@ -41,6 +41,7 @@ from app.regional.schemas import (
     RegionList,
     RegionRead,
 )
+from app.request_limits import INT32_MAX
 from app.timestamps import utcnow
 from app.warnings.actors import Actor
 from app.warnings.payloads import utc_text
@@ -48,7 +49,9 @@ from contingency_plans.schema import Region
 
 router = APIRouter(tags=["regional"])
 
-RegionalId = Annotated[int, Path(ge=1, description="regional warning id", examples=[7])]
+RegionalId = Annotated[
+    int, Path(ge=1, le=INT32_MAX, description="regional warning id", examples=[7])
+]
 WRITERS = (Role.COORDINATOR, Role.ADMIN)
 PUBLIC_STATUSES = ("issued", "lifted")
 
@@ -182,7 +185,8 @@ def regional_warnings(
     status: Annotated[str | None, Query(pattern="^(proposed|issued|lifted|rejected)$")] = None,
     active: Annotated[bool | None, Query(description="true: issued and not ended")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded so that limit + offset (one query per visibility) stays a 64-bit integer.
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> RegionalWarningList:
     """Regional warnings, newest first. Proposals and rejections only for staff and the
     region's coordinators."""

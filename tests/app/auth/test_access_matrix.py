@@ -51,7 +51,23 @@ REQUESTS: dict[str, dict[str, Any]] = {
     },
     "GET /v1/cities/{code}/aqi": {"params": {"date": "2016-12-20"}},
     "GET /v1/plans/{city}/actions": {"params": {"level": "red"}},
+    "POST /v1/regional-warnings": {
+        "json": {
+            "region_id": "jjj-2+26",
+            "level": "orange",
+            "starts_at": "2099-01-01T00:00:00+08:00",
+            "reason": "matrix",
+        }
+    },
+    "POST /v1/regional-warnings/{warning_id}/reject": {"json": {"reason": "matrix"}},
+    "POST /v1/regional-warnings/{warning_id}/adjust": {"json": {"reason": "matrix"}},
+    "POST /v1/regional-warnings/{warning_id}/extend": {
+        "json": {"ends_at": "2099-02-01T00:00:00+08:00", "reason": "matrix"}
+    },
+    "POST /v1/regional-warnings/{warning_id}/lift": {"json": {"reason": "matrix"}},
 }
+#: Routes whose {warning_id} is a regional warning's.
+REGIONAL = ("/v1/regional-warnings/", "/v1/cap/regional/")
 
 
 def app_routes() -> list[str]:
@@ -114,7 +130,13 @@ def world(client: TestClient) -> dict[str, Any]:
     own = {"Authorization": f"Bearer {keys[Caller.CITY_OWN]}"}
     subscription = client.post("/v1/subscriptions", json={"url": PUBLIC_URL}, headers=own)
     assert subscription.status_code == 201, subscription.text
+    regional = client.post(
+        "/v1/regional-warnings", json=REQUESTS["POST /v1/regional-warnings"]["json"], headers=admin
+    )
+    assert regional.status_code == 201, regional.text
     values = {
+        "regional_warning_id": str(regional.json()["id"]),
+        "region_id": "jjj-2+26",
         "warning_id": str(warning_id),
         "subscription_id": str(subscription.json()["id"]),
         "code": BEIJING,
@@ -133,6 +155,8 @@ READINESS = {"GET /health", "GET /health/ready"}
 
 def call(client: TestClient, key: str, caller_key: str | None, values: dict[str, str]) -> int:
     method, path = key.split(" ", 1)
+    if path.startswith(REGIONAL):
+        values = {**values, "warning_id": values["regional_warning_id"]}
     url = re.sub(r"\{([^}]+)\}", lambda m: values[m.group(1)], path)
     headers = {"Authorization": f"Bearer {caller_key}"} if caller_key else {}
     extra = REQUESTS.get(key, {})
