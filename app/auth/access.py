@@ -160,7 +160,7 @@ ROUTE_RULES: dict[str, Rule] = {
     "GET /v1/regional-warnings": OPEN,
     "GET /v1/regional-warnings/{warning_id}": OPEN,
     "GET /v1/cap/regional/{warning_id}.xml": OPEN,
-    "POST /v1/regional-warnings": REGION_COORDINATOR.conflicting(),
+    "POST /v1/regional-warnings": REGION_COORDINATOR,
     "POST /v1/regional-warnings/{warning_id}/approve": REGION_COORDINATOR.conflicting(),
     "POST /v1/regional-warnings/{warning_id}/reject": REGION_COORDINATOR.conflicting(),
     "POST /v1/regional-warnings/{warning_id}/adjust": REGION_COORDINATOR.conflicting(),

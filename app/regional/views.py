@@ -21,7 +21,7 @@ from app.auth.deps import CurrentUser, require
 from app.auth.service import Principal, Role
 from app.cities.models import City
 from app.deps import DbSession
-from app.errors import ProblemError
+from app.errors import ProblemError, problem_responses
 from app.regional import evaluation, members, publishing, service
 from app.regional.models import RegionalWarning
 from app.regional.schemas import (
@@ -177,7 +177,9 @@ def region_detail(db: DbSession, region_id: str) -> RegionDetail:
 # --- regional warnings: reads ---------------------------------------------------------------
 
 
-@router.get("/v1/regional-warnings", response_model=RegionalWarningList)
+@router.get(
+    "/v1/regional-warnings", response_model=RegionalWarningList, responses=problem_responses(404)
+)
 def regional_warnings(
     db: DbSession,
     user: CurrentUser,
@@ -298,7 +300,12 @@ def _move(
     return _detail(db, row)
 
 
-@router.post("/v1/regional-warnings", response_model=RegionalWarningDetail, status_code=201)
+@router.post(
+    "/v1/regional-warnings",
+    response_model=RegionalWarningDetail,
+    status_code=201,
+    responses=problem_responses(404),  # an unknown region
+)
 def declare(db: DbSession, user: CurrentUser, body: DeclareBody) -> RegionalWarningDetail:
     """Declare a regional warning by hand: issued at once, members raised at once."""
     region = _region(body.region_id, "body.region_id")
