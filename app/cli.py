@@ -73,9 +73,12 @@ def root(
 ) -> None:
     """Heavy-pollution early warning: forecasts, warnings, contingency actions."""
     from app.logs import configure_logging
+    from app.warnings.evaluation import register_run_hook
 
     settings = get_settings()
     configure_logging(settings.log_format, settings.log_level)
+    # Forecast runs stored by any command are evaluated for warnings (explicit wiring).
+    register_run_hook()
 
 
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)

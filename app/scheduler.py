@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import shutil
 import signal
@@ -203,10 +202,11 @@ def process_grid_inbox(
         load_model_file,
         run_forecast,
     )
+    from app.warnings.evaluation import register_run_hook
     from forecasting.runs import model_max_lead
 
-    # Importing the warnings service registers its after-run hook (warnings evaluation).
-    importlib.import_module("app.warnings.evaluation")
+    # Every run this job stores is evaluated for warnings in the run's transaction.
+    register_run_hook()
     candidates = inbox_candidates(inbox, now, settle_seconds)
     if not candidates:
         return []

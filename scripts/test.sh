@@ -17,10 +17,12 @@ python=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q -e '.[dev]'
 
-step "Debian packages (PostgreSQL server, Chromium for the dashboard tests)"
+step "Debian packages (PostgreSQL server, Chromium and a CJK font for the dashboard tests)"
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# A font covering Chinese: without one the dashboard's screenshots show boxes for 中文.
+fc-list :lang=zh 2>/dev/null | grep -q . || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -qq

@@ -145,7 +145,7 @@ def _served_in_thread(app: Any, **config: Any) -> Iterator[int]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, **config))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 60  # generous: a busy machine starts slowly
     try:
         while not server.started:
             if time.monotonic() > deadline or not thread.is_alive():

@@ -12,21 +12,27 @@ one source: AQI categories (HJ 633 Table 2 colours) and warning level colours an
 from __future__ import annotations
 
 import mimetypes
+from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from alerts.levels import Level
+from app.cities.service import get_city
 from app.config import get_settings
+from app.dashboard.service import city_observed_hours
+from app.deps import DbSession
 from app.errors import ProblemError
 from app.timestamps import utcnow
 from forecasting.aqi import CATEGORIES
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+#: The longest span of observed hours one request may ask for.
+MAX_OBSERVED_SPAN = timedelta(days=14)
 #: Sent with every asset and the page: the officer always sees the deployed version.
 NO_CACHE = {"Cache-Control": "no-cache"}
 
@@ -97,3 +103,46 @@ def display_meta() -> dict[str, Any]:
 def meta() -> JSONResponse:
     """Display facts for the page (AQI category colours, warning level colours)."""
     return JSONResponse(display_meta())
+
+
+def _aware(moment: datetime, field: str) -> datetime:
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ProblemError(
+            422,
+            "Invalid request",
+            f"{field} needs a UTC offset (Z or +08:00)",
+            field=f"query.{field}",
+        )
+    return moment
+
+
+@router.get("/dashboard/cities/{code}/observed.json", include_in_schema=False)
+def observed(
+    db: DbSession,
+    code: Annotated[str, PathParam(pattern=r"^\d{6}$", description="GB/T 2260 code")],
+    start: Annotated[datetime, Query(description="first hour, ISO 8601 with offset")],
+    end: Annotated[datetime | None, Query(description="end (exclusive); default now")] = None,
+) -> JSONResponse:
+    """The city's observed hourly PM2.5 (station mean) for the forecast chart."""
+    if get_city(db, code) is None:
+        raise ProblemError(404, "Not found", f"no city with code {code}", field="path.code")
+    first = _aware(start, "start")
+    last = _aware(end, "end") if end is not None else utcnow()
+    if not first < last:
+        raise ProblemError(422, "Invalid request", "start must be before end", field="query.start")
+    if last - first > MAX_OBSERVED_SPAN:
+        raise ProblemError(
+            422, "Invalid request", "at most 14 days per request", field="query.start"
+        )
+    hours = city_observed_hours(db, code, first, last)
+    return JSONResponse(
+        {
+            "city_code": code,
+            "start": first.isoformat(),
+            "end": last.isoformat(),
+            "hours": [
+                {"time": h.time.isoformat(), "pm25": round(h.pm25, 1), "stations": h.stations}
+                for h in hours
+            ],
+        }
+    )

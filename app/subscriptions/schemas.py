@@ -17,6 +17,11 @@ class SubscriptionCreate(BaseModel):
         max_length=500,
         description="GB/T 2260 codes; empty = every city the key may act for",
     )
+    regions: list[str] | None = Field(
+        default=None,
+        max_length=20,
+        description="regional events of these regions (default: a coordinator's own)",
+    )
     levels: list[str] | None = Field(
         default=None, max_length=4, description="blue, yellow, orange, red; empty = all"
     )
@@ -31,6 +36,7 @@ class SubscriptionUpdate(BaseModel):
     url: str | None = Field(default=None, max_length=2048)
     description: str | None = Field(default=None, max_length=500)
     cities: list[str] | None = Field(default=None, max_length=500)
+    regions: list[str] | None = Field(default=None, max_length=20)
     levels: list[str] | None = Field(default=None, max_length=4)
     event_types: list[str] | None = Field(default=None, max_length=20)
     active: bool | None = Field(
@@ -56,6 +62,7 @@ class SubscriptionRead(BaseModel):
     owner_name: str
     owner_role: str
     cities: list[str]
+    regions: list[str] = Field(description="regional events of these regions (docs/regions.md)")
     levels: list[str]
     event_types: list[str]
     active: bool
@@ -125,3 +132,36 @@ class DeliveryRead(BaseModel):
 class DeliveryPage(BaseModel):
     items: list[DeliveryRead]
     next_before: int | None = Field(description="pass as ?before= for the next (older) page")
+
+
+class EndpointHealthRead(BaseModel):
+    """One webhook endpoint's delivery health (dashboard flag: failing or disabled)."""
+
+    id: int
+    url: str
+    owner_name: str
+    owner_role: str
+    cities: list[str]
+    active: bool
+    disabled_at: datetime | None
+    disabled_reason: str | None = Field(description="gone, sustained_failure or manual")
+    failing: bool = Field(description="its latest attempt failed")
+    failing_since: datetime | None = Field(description="first failed attempt since a success")
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None = Field(description="HTTP status of the latest attempt")
+    last_error: str | None = Field(
+        description="the latest attempt's error (e.g. ConnectError, HTTP 500) when it failed"
+    )
+    consecutive_failures: int = Field(description="failed attempts since the last success")
+    pending: int = Field(description="deliveries waiting for this endpoint")
+
+
+class DeliveryHealthRead(BaseModel):
+    """`GET /v1/subscriptions/health`: every endpoint and the outbox depth."""
+
+    endpoints: list[EndpointHealthRead]
+    outbox_pending: int = Field(description="deliveries waiting to be sent, all endpoints")
+    oldest_pending_at: datetime | None = Field(description="creation of the oldest waiting one")
+    oldest_pending_age_seconds: float | None
+    checked_at: datetime

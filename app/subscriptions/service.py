@@ -11,14 +11,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from alerts.events import EVENT_TYPES, EventType
 from alerts.levels import Level
 from alerts.signing import new_secret
-from app.auth.service import Principal
-from app.cities.registry import load_registry
+from app.auth.service import Principal, Role
+from app.cities.registry import load_regions, load_registry
+from app.outbox.models import Delivery, DeliveryAttempt
 from app.subscriptions import destinations
 from app.subscriptions.models import Subscription, SubscriptionSecret
 
@@ -88,6 +89,40 @@ def check_filters(
     return Filters(cities=wanted_cities, levels=wanted_levels, event_types=wanted_types)
 
 
+def check_regions(owner: Principal, regions: Sequence[str] | None) -> list[str]:
+    """The region filter of ``owner``'s subscription (regional events of these regions).
+
+    Staff may follow any region; a coordinator its own regions (all of them when none are
+    given); a city office none (its cities' regional events reach it through its city
+    filter). An unknown region is a 422, a region outside the scope a 403 (`RegionScopeError`).
+    """
+    wanted = sorted(set(regions or ()))
+    known = {r.code for r in load_regions()}
+    unknown = [r for r in wanted if r not in known]
+    if unknown:
+        raise SubscriptionInputError("body.regions", f"unknown region(s) {', '.join(unknown)}")
+    if owner.is_staff:
+        return wanted
+    if owner.role == Role.COORDINATOR:
+        outside = [r for r in wanted if r not in owner.region_codes]
+        if outside:
+            raise RegionScopeError(
+                f"this key (coordinator) is scoped to {owner.describe_scope()}; "
+                f"it may not follow region {', '.join(outside)}"
+            )
+        return wanted or sorted(owner.region_codes)
+    if wanted:
+        raise RegionScopeError(
+            "a city_office key follows its cities (their regional events come with them); "
+            "drop regions"
+        )
+    return []
+
+
+class RegionScopeError(PermissionError):
+    """A region filter outside the key's scope (the API answers 403)."""
+
+
 def cities_outside_scope(principal: Principal, cities: Sequence[str]) -> list[str]:
     return sorted(c for c in set(cities) if not principal.may_act_for_city(c))
 
@@ -127,8 +162,11 @@ def create_subscription(
     description: str,
     filters: Filters,
     now: datetime,
+    regions: Sequence[str] | None = None,
 ) -> CreatedSubscription:
-    """Store an endpoint and its first ``whsec_`` secret (returned once)."""
+    """Store an endpoint and its first ``whsec_`` secret (returned once). ``regions``:
+    the region filter, already checked (`check_regions`; default: the coordinator's own
+    regions, none for other keys)."""
     row = Subscription(
         url=url,
         description=description,
@@ -137,7 +175,7 @@ def create_subscription(
         owner_name=owner.name,
         city_codes=filters.cities,
         # A coordinator's endpoint also follows its regions' own events (proposals).
-        region_codes=sorted(owner.region_codes),
+        region_codes=sorted(regions) if regions is not None else sorted(owner.region_codes),
         levels=filters.levels,
         event_types=filters.event_types,
         created_at=now,
@@ -198,4 +236,96 @@ def signing_secrets(
             )
             .order_by(SubscriptionSecret.id.desc())
         )
+    )
+
+
+# --------------------------------------------------------------------------- delivery health
+
+#: Attempt outcome of a 2xx answer (``alerts.delivery_policy.Outcome.SUCCESS``).
+SUCCESS_OUTCOME = "success"
+PENDING_STATUS = "pending"
+
+
+@dataclass(frozen=True)
+class EndpointHealth:
+    """How one webhook endpoint is doing, from its attempt log."""
+
+    subscription: Subscription
+    last_success_at: datetime | None
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None  # of the latest attempt when it failed; None when it succeeded
+    consecutive_failures: int  # failed attempts since the last success (or ever)
+    pending: int  # deliveries waiting for this endpoint
+
+
+@dataclass(frozen=True)
+class DeliveryHealth:
+    endpoints: list[EndpointHealth]
+    outbox_pending: int  # deliveries waiting, all endpoints (disabled ones included)
+    oldest_pending_at: datetime | None  # creation time of the oldest waiting delivery
+
+
+def delivery_health(session: Session) -> DeliveryHealth:
+    """Every endpoint's last success, consecutive failures and last error, and the outbox
+    depth. A handful of grouped queries, whatever the number of attempts."""
+    subscriptions = list(session.scalars(select(Subscription).order_by(Subscription.id)))
+    last_success = (
+        select(
+            DeliveryAttempt.subscription_id.label("sid"),
+            func.max(DeliveryAttempt.attempted_at).label("at"),
+        )
+        .where(DeliveryAttempt.outcome == SUCCESS_OUTCOME)
+        .group_by(DeliveryAttempt.subscription_id)
+        .subquery()
+    )
+    successes = {
+        sid: at for sid, at in session.execute(select(last_success.c.sid, last_success.c.at))
+    }
+    failures = dict(
+        session.execute(
+            select(DeliveryAttempt.subscription_id, func.count())
+            .outerjoin(last_success, last_success.c.sid == DeliveryAttempt.subscription_id)
+            .where(
+                DeliveryAttempt.outcome != SUCCESS_OUTCOME,
+                or_(last_success.c.at.is_(None), DeliveryAttempt.attempted_at > last_success.c.at),
+            )
+            .group_by(DeliveryAttempt.subscription_id)
+        ).all()
+    )
+    latest_ids = select(func.max(DeliveryAttempt.id)).group_by(DeliveryAttempt.subscription_id)
+    latest = {
+        a.subscription_id: a
+        for a in session.scalars(select(DeliveryAttempt).where(DeliveryAttempt.id.in_(latest_ids)))
+    }
+    pending = dict(
+        session.execute(
+            select(Delivery.subscription_id, func.count())
+            .where(Delivery.status == PENDING_STATUS)
+            .group_by(Delivery.subscription_id)
+        ).all()
+    )
+    total, oldest = session.execute(
+        select(func.count(), func.min(Delivery.created_at)).where(Delivery.status == PENDING_STATUS)
+    ).one()
+    endpoints = []
+    for sub in subscriptions:
+        last = latest.get(sub.id)
+        failed = last is not None and last.outcome != SUCCESS_OUTCOME
+        error = None
+        if last is not None and failed:
+            error = last.error or (f"HTTP {last.status_code}" if last.status_code else "failed")
+        endpoints.append(
+            EndpointHealth(
+                subscription=sub,
+                last_success_at=successes.get(sub.id),
+                last_attempt_at=last.attempted_at if last else None,
+                last_status_code=last.status_code if last else None,
+                last_error=error,
+                consecutive_failures=int(failures.get(sub.id, 0)),
+                pending=int(pending.get(sub.id, 0)),
+            )
+        )
+    return DeliveryHealth(
+        endpoints=endpoints, outbox_pending=int(total or 0), oldest_pending_at=oldest
     )

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from app.auth.deps import AuthenticatedUser, require
-from app.auth.service import Principal
+from app.auth.service import Principal, Role
 from app.deps import DbSession, SettingsDep
 from app.errors import ProblemError, problem_responses
 from app.outbox.service import (
@@ -30,8 +30,10 @@ from app.request_limits import INT32_MAX
 from app.subscriptions.models import Subscription
 from app.subscriptions.schemas import (
     AttemptRead,
+    DeliveryHealthRead,
     DeliveryPage,
     DeliveryRead,
+    EndpointHealthRead,
     PingAccepted,
     ReplayAccepted,
     SecretRead,
@@ -43,11 +45,14 @@ from app.subscriptions.schemas import (
     SubscriptionUpdate,
 )
 from app.subscriptions.service import (
+    RegionScopeError,
     SubscriptionInputError,
     check_filters,
+    check_regions,
     check_webhook_url,
     cities_outside_scope,
     create_subscription,
+    delivery_health,
     list_subscriptions,
     refusal,
     rotate_secret,
@@ -73,6 +78,7 @@ def _read(db: Session, row: Subscription, now: datetime) -> SubscriptionRead:
         owner_name=row.owner_name,
         owner_role=row.owner_role,
         cities=list(row.city_codes or []),
+        regions=list(row.region_codes or []),
         levels=list(row.levels or []),
         event_types=list(row.event_types or []),
         active=row.disabled_at is None,
@@ -121,11 +127,14 @@ def create(
         filters = check_filters(
             user, cities=body.cities, levels=body.levels, event_types=body.event_types
         )
+        regions = check_regions(user, body.regions)
     except SubscriptionInputError as exc:
         raise _invalid(exc) from None
+    except RegionScopeError as exc:
+        raise ProblemError(403, "Forbidden", str(exc)) from None
     now = utcnow()
     created = create_subscription(
-        db, user, url=url, description=body.description, filters=filters, now=now
+        db, user, url=url, description=body.description, filters=filters, now=now, regions=regions
     )
     read = _read(db, created.row, now)
     return SubscriptionCreated(**read.model_dump(), secret=created.secret)
@@ -137,6 +146,44 @@ def list_(db: DbSession, user: AuthenticatedUser) -> SubscriptionList:
     now = utcnow()
     items = [_read(db, row, now) for row in list_subscriptions(db, user)]
     return SubscriptionList(items=items, total=len(items))
+
+
+# Declared before "/{subscription_id}", which would otherwise take "health" for an id.
+@router.get("/health", response_model=DeliveryHealthRead)
+def health(db: DbSession, user: AuthenticatedUser) -> DeliveryHealthRead:
+    """Delivery health (admin, duty officer): per endpoint the last success, consecutive
+    failures, last error and disabled state; the outbox depth and its oldest delivery."""
+    require(user, Role.ADMIN, Role.DUTY_OFFICER)
+    now = utcnow()
+    found = delivery_health(db)
+    oldest = found.oldest_pending_at
+    return DeliveryHealthRead(
+        endpoints=[
+            EndpointHealthRead(
+                id=e.subscription.id,
+                url=e.subscription.url,
+                owner_name=e.subscription.owner_name,
+                owner_role=e.subscription.owner_role,
+                cities=list(e.subscription.city_codes or []),
+                active=e.subscription.disabled_at is None,
+                disabled_at=e.subscription.disabled_at,
+                disabled_reason=e.subscription.disabled_reason,
+                failing=e.last_error is not None,
+                failing_since=e.subscription.failing_since,
+                last_success_at=e.last_success_at,
+                last_attempt_at=e.last_attempt_at,
+                last_status_code=e.last_status_code,
+                last_error=e.last_error,
+                consecutive_failures=e.consecutive_failures,
+                pending=e.pending,
+            )
+            for e in found.endpoints
+        ],
+        outbox_pending=found.outbox_pending,
+        oldest_pending_at=oldest,
+        oldest_pending_age_seconds=None if oldest is None else (now - oldest).total_seconds(),
+        checked_at=now,
+    )
 
 
 @router.get("/{subscription_id}", response_model=SubscriptionRead)
@@ -174,8 +221,12 @@ def change(
                 filters.levels,
                 filters.event_types,
             )
+        if body.regions is not None:
+            row.region_codes = check_regions(user, body.regions)
     except SubscriptionInputError as exc:
         raise _invalid(exc) from None
+    except RegionScopeError as exc:
+        raise ProblemError(403, "Forbidden", str(exc)) from None
     if body.description is not None:
         row.description = body.description
     if body.active is False and row.disabled_at is None:

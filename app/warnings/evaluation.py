@@ -284,12 +284,11 @@ def evaluate_after_run(session: Session, run: ForecastRun) -> None:
 
 
 def register_run_hook() -> None:
-    """Put `evaluate_after_run` into `app.forecast_runs.service.after_run_hooks` (once)."""
+    """Put `evaluate_after_run` into `app.forecast_runs.service.after_run_hooks` (once).
+
+    Called explicitly by each process that stores runs (`app.main.create_app`, the CLI's
+    root callback, the scheduler's inbox job, the demo); importing this module does not."""
     from app.forecast_runs import service as forecast_runs
 
     if evaluate_after_run not in forecast_runs.after_run_hooks:
         forecast_runs.after_run_hooks.append(evaluate_after_run)
-
-
-# Importing the warnings service (the API, the CLI and the scheduler all do) registers it.
-register_run_hook()

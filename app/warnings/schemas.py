@@ -84,7 +84,10 @@ class WarningRead(BaseModel):
     forecast_run_id: str = Field(description="forecast run behind the last decision")
     plan_version: str = Field(description="plan version behind the last decision")
     lead_hours: float | None = Field(description="hours from issue to the first day's start")
-    late: bool = Field(description="issued with less than the plan's lead time")
+    late: bool = Field(
+        description="issued with less than the plan's lead time; a proposal: still waiting "
+        "past its approve-by time (issue_by)"
+    )
     reason_zh: str
     reason_en: str
     acknowledged_at: dt.datetime | None = Field(

@@ -113,7 +113,12 @@ def warning_read(warning: CityWarning, city: City, now: datetime) -> dict[str, A
         "forecast_run_id": warning.forecast_run_id,
         "plan_version": warning.plan_version,
         "lead_hours": warning.lead_hours,
-        "late": warning.late,
+        # A proposal still waiting past its approve-by time is late already: approving it
+        # now would issue it under the lead time (`warning.late` is set at issue).
+        "late": warning.late
+        or (
+            warning.state == "proposed" and warning.issue_by is not None and now > warning.issue_by
+        ),
         "reason_zh": warning.reason_zh,
         "reason_en": warning.reason_en,
         "acknowledged_at": warning.acknowledged_at,

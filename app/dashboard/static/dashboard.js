@@ -1,308 +1,511 @@
-// hazewarn duty officers' dashboard. Vanilla JavaScript, no build step, no other host.
-// Reads the public /v1 API; writes send the API key kept in localStorage as a Bearer token.
-"use strict";
+// hazewarn dashboard: map, city detail, duty desk, city office, regions, delivery health.
+// Vanilla JavaScript modules, no build step, nothing from another host. Reads the /v1 API;
+// writes send the API key kept in localStorage as a Bearer token (Authorization header).
+// Shows only the actions the signed-in key may take (/v1/auth/me).
+import { lang, setLang, t, translatePage } from "./i18n.js";
+import {
+  $,
+  ApiError,
+  KEY_STORAGE,
+  LEVEL_ORDER,
+  aqiChip,
+  api,
+  apiKey,
+  cityLabel,
+  cityName,
+  cityZone,
+  el,
+  emptyNote,
+  errorNote,
+  fmtDay,
+  fmtDuration,
+  fmtTime,
+  higher,
+  inkOn,
+  isStaff,
+  items,
+  levelBadge,
+  levelColour,
+  levelName,
+  levelOptions,
+  mayAcknowledge,
+  openForm,
+  replace,
+  role,
+  serviceNow,
+  state,
+  toast,
+  write,
+} from "./common.js";
+import { renderDetail } from "./detail.js";
+import { loadRegions, regionalLevels, renderRegions } from "./regions.js";
+import { drawMap } from "./svg.js";
 
-const KEY_STORAGE = "hazewarn.apiKey";
 const REFRESH_MS = 60_000;
-const SKILL_CITIES_MAX = 8;
-const LEVEL_ORDER = ["blue", "yellow", "orange", "red"];
+const NO_KEY = () => Promise.reject(new ApiError(401, "", "no key"));
+const HOUR_MS = 3.6e6;
 
-const state = {
-  meta: null, // /dashboard/meta.json: AQI categories and level colours
-  cities: new Map(), // code -> city
-  principal: null, // /v1/auth/me, when a key is set and valid
-  busy: false, // a write is in flight or an inline form is open: hold the refresh
-  showAllCities: false, // list the cities without a forecast too
+const view = {
+  selected: null, // city code of the open detail
+  showAllCities: false,
+  latest: null, // settled /v1/forecasts/latest
+  active: [], // active warnings
+  ownLevels: new Map(), // city -> highest own active level (drills excluded)
+  regional: new Map(), // city -> regional level in force
+  registryRegions: [], // [{id, label, members}] from /v1/cities
 };
-
-// ------------------------------------------------------------------ small helpers
-
-function $(selector, root = document) {
-  return root.querySelector(selector);
-}
-
-/** An element with attributes and children (strings become text nodes, never HTML). */
-function el(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs)) {
-    if (value === null || value === undefined || value === false) continue;
-    if (name === "class") node.className = value;
-    else if (name === "style") Object.assign(node.style, value);
-    else if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
-    else node.setAttribute(name, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === null || child === undefined || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
-
-function replace(container, ...children) {
-  container.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined));
-}
-
-function emptyNote(text) {
-  return el("p", { class: "empty" }, text);
-}
-
-function apiKey() {
-  return localStorage.getItem(KEY_STORAGE) || "";
-}
-
-class ApiError extends Error {
-  constructor(status, title, detail) {
-    super(detail || title || `HTTP ${status}`);
-    this.status = status;
-    this.title = title;
-  }
-}
-
-/** fetch JSON from the API; the key goes along when one is stored. */
-async function api(path, { method = "GET", body = undefined, auth = true } = {}) {
-  const headers = { Accept: "application/json" };
-  const key = apiKey();
-  if (auth && key) headers.Authorization = `Bearer ${key}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let data = null;
-  if (text) {
-    try {
-      data = JSON.parse(text);
-    } catch {
-      data = { detail: text.slice(0, 200) };
-    }
-  }
-  if (!response.ok) {
-    throw new ApiError(response.status, data && data.title, data && data.detail);
-  }
-  return data;
-}
-
-/** The error a section shows instead of its content. */
-function errorNote(error, what) {
-  if (error instanceof ApiError && (error.status === 401 || error.status === 403)) {
-    const need = apiKey()
-      ? `this key may not read ${what} (${error.message})`
-      : `enter a duty-officer API key above to see ${what}`;
-    return el("p", { class: "empty" }, need);
-  }
-  if (error instanceof ApiError && error.status === 404) {
-    return el("p", { class: "empty" }, `${what}: not available on this server yet`);
-  }
-  return el("p", { class: "empty error-text" }, `could not load ${what}: ${error.message}`);
-}
-
-function toast(message, kind = "info") {
-  const box = $("#toast");
-  box.textContent = message;
-  box.className = `toast ${kind === "error" ? "error" : ""}`;
-  box.hidden = false;
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => (box.hidden = true), kind === "error" ? 8000 : 4000);
-}
-
-// ------------------------------------------------------------------ time, in city clocks
-
-function cityZone(code) {
-  const city = state.cities.get(code);
-  return (city && city.timezone) || "Asia/Shanghai";
-}
-
-/** "2016-12-15 12:00 +08:00": an instant on the clock of `zone`, with its offset. */
-function fmtTime(value, zone = "Asia/Shanghai") {
-  if (!value) return "—";
-  const instant = new Date(value);
-  if (Number.isNaN(instant.getTime())) return String(value);
-  const parts = {};
-  const format = new Intl.DateTimeFormat("en-CA", {
-    timeZone: zone,
-    year: "numeric",
-    month: "2-digit",
-    day: "2-digit",
-    hour: "2-digit",
-    minute: "2-digit",
-    hourCycle: "h23",
-    timeZoneName: "longOffset",
-  });
-  for (const part of format.formatToParts(instant)) parts[part.type] = part.value;
-  let offset = (parts.timeZoneName || "GMT").replace("GMT", "");
-  if (offset === "") offset = "+00:00";
-  return `${parts.year}-${parts.month}-${parts.day} ${parts.hour}:${parts.minute} ${offset}`;
-}
-
-/** "Fri 16 Dec" for a local calendar date "2016-12-16". */
-function fmtDay(isoDate) {
-  const [y, m, d] = isoDate.split("-").map(Number);
-  const day = new Date(Date.UTC(y, m - 1, d));
-  return day.toLocaleDateString("en-GB", {
-    weekday: "short",
-    day: "numeric",
-    month: "short",
-    timeZone: "UTC",
-  });
-}
-
-/** The service's clock: the browser's, shifted like the server's when the demo replays. */
-function serviceNow() {
-  const offset = (state.meta && state.meta.clock && state.meta.clock.offset_seconds) || 0;
-  return new Date(Date.now() + offset * 1000);
-}
-
-function fmtHours(hours) {
-  if (hours === null || hours === undefined) return "—";
-  return `${Math.round(hours)} h`;
-}
-
-// ------------------------------------------------------------------ colours
-
-function categoryOf(aqi) {
-  if (aqi === null || aqi === undefined || !state.meta) return null;
-  const found = state.meta.aqi_categories.find(
-    (c) => aqi >= c.aqi_min && (c.aqi_max === null || aqi <= c.aqi_max),
-  );
-  return found || state.meta.aqi_categories[state.meta.aqi_categories.length - 1];
-}
-
-/** Black or white text, whichever reads better on `hex`. */
-function inkOn(hex) {
-  const n = parseInt(hex.replace("#", ""), 16);
-  const [r, g, b] = [(n >> 16) & 255, (n >> 8) & 255, n & 255];
-  return 0.299 * r + 0.587 * g + 0.114 * b > 150 ? "#1f2a37" : "#ffffff";
-}
-
-function levelInfo(code) {
-  return state.meta && state.meta.levels.find((l) => l.code === code);
-}
-
-function levelName(code) {
-  const info = levelInfo(code);
-  return info ? info.name_en : code;
-}
-
-/** "upgraded" (a state) → "upgrade" (the change waiting for approval). */
-function changeWord(kind) {
-  return { upgraded: "upgrade", downgraded: "downgrade", issued: "issue" }[kind] || "change";
-}
-
-function levelBadge(code, { drill = false, suffix = "" } = {}) {
-  if (!code) return el("span", { class: "badge none" }, "none");
-  const info = levelInfo(code);
-  const colour = info ? info.colour_hex : "#888888";
-  const label = info ? `${info.name_en} ${info.name_zh}` : code;
-  return el(
-    "span",
-    {
-      class: `badge level-${code}`,
-      style: { background: colour, color: inkOn(colour) },
-      title: info ? `response grade ${info.response_grade}` : null,
-      "data-level": code,
-    },
-    label + suffix,
-    drill ? " · drill" : "",
-  );
-}
-
-function aqiChip(value, aqi, { small = false } = {}) {
-  if (value === null || value === undefined) {
-    return el("span", { class: `chip missing${small ? " small" : ""}` }, "—");
-  }
-  const category = categoryOf(aqi);
-  const colour = category ? category.colour_hex : "#eef1f5";
-  return el(
-    "span",
-    {
-      class: `chip${small ? " small" : ""}`,
-      style: { background: colour, color: inkOn(colour) },
-      title: category ? `AQI ${aqi}: ${category.name_en} ${category.name_zh}` : null,
-    },
-    Math.round(value),
-  );
-}
-
-function renderLegend() {
-  if (!state.meta) return;
-  replace(
-    $("#legend"),
-    el("span", {}, "AQI category:"),
-    state.meta.aqi_categories.map((c) =>
-      el(
-        "span",
-        {},
-        el("span", { class: "chip", style: { background: c.colour_hex, color: inkOn(c.colour_hex) } }, c.level),
-        `${c.name_en} ${c.name_zh} (${c.aqi_max === null ? `> ${c.aqi_min - 1}` : `${c.aqi_min}–${c.aqi_max}`})`,
-      ),
-    ),
-  );
-}
 
 // ------------------------------------------------------------------ loading
 
 async function load() {
   if (state.busy) return;
-  const [cities, latest, active, proposals, unacked, subscriptions, me] = await Promise.allSettled([
+  const staff = () => Boolean(apiKey());
+  const [cities, latest, active, proposals, unacked, health, me, regions] = await Promise.allSettled([
     api("/v1/cities", { auth: false }),
     api("/v1/forecasts/latest", { auth: false }),
     // With a refused key, still show what the public sees.
     api("/v1/warnings?active=true&limit=200").catch((error) =>
-      error instanceof ApiError && error.status === 401
-        ? api("/v1/warnings?active=true&limit=200", { auth: false })
-        : Promise.reject(error),
+      error instanceof ApiError && error.status === 401 ? api("/v1/warnings?active=true&limit=200", { auth: false }) : Promise.reject(error),
     ),
-    apiKey() ? api("/v1/proposals") : Promise.reject(new ApiError(401, "", "no key")),
-    apiKey() ? api("/v1/warnings/unacknowledged") : Promise.reject(new ApiError(401, "", "no key")),
-    apiKey() ? api("/v1/subscriptions") : Promise.reject(new ApiError(401, "", "no key")),
-    apiKey() ? api("/v1/auth/me") : Promise.resolve(null),
+    staff() ? api("/v1/proposals") : NO_KEY(),
+    staff() ? api("/v1/warnings/unacknowledged") : NO_KEY(),
+    staff() ? api("/v1/subscriptions/health") : NO_KEY(),
+    staff() ? api("/v1/auth/me") : Promise.resolve(null),
+    loadRegions(),
   ]);
-  if (cities.status === "fulfilled") {
-    state.cities = new Map(cities.value.items.map((c) => [c.code, c]));
-  }
+  if (cities.status === "fulfilled") state.cities = new Map(cities.value.items.map((c) => [c.code, c]));
   state.principal = me.status === "fulfilled" ? me.value : null;
+  view.latest = latest;
+  view.active = items(active);
+  view.ownLevels = new Map();
+  for (const w of view.active) if (!w.drill) view.ownLevels.set(w.city_code, higher(view.ownLevels.get(w.city_code), w.level));
+  view.regional = regions.status === "fulfilled" ? regionalLevels(regions.value) : new Map();
+  view.registryRegions = registryRegions(cities);
+
+  applyRoles();
   renderWhoami(me);
-  renderRun(latest);
-  renderCities(cities, latest, active);
+  renderFlags(latest, unacked, health);
+  renderMap(cities);
   renderProposals(proposals);
+  renderAcks(active, unacked);
   renderWarnings(active);
-  renderFlags(latest, unacked, subscriptions);
+  renderOffice();
+  renderRegions(regions, view.ownLevels, view.registryRegions);
+  renderHealth(health);
+  renderRun(latest);
+  renderCities(cities, latest);
   await renderSkill(latest);
-  $("#refreshed").textContent = `updated ${fmtTime(serviceNow().toISOString(), "Asia/Shanghai")}`;
+  if (view.selected) await openDetail(view.selected, { focus: false });
+  $("#refreshed").textContent = t("updated", fmtTime(serviceNow().toISOString(), "Asia/Shanghai"));
+  document.body.dataset.loaded = String(Number(document.body.dataset.loaded || 0) + 1);
 }
 
-function items(result) {
-  if (result.status !== "fulfilled" || !result.value) return [];
-  const value = result.value;
-  return Array.isArray(value) ? value : value.items || [];
+function registryRegions(cities) {
+  if (cities.status !== "fulfilled") return [];
+  const groups = new Map();
+  for (const city of cities.value.items) {
+    for (const code of city.regions || []) {
+      if (!groups.has(code)) groups.set(code, []);
+      groups.get(code).push(city.code);
+    }
+  }
+  return [...groups.entries()].map(([id, members]) => ({ id, label: id, short: id, members }));
+}
+
+function effectiveLevel(code) {
+  return higher(view.ownLevels.get(code), view.regional.get(code));
+}
+
+/** Show the parts for the signed-in role only (staff, city office). */
+function applyRoles() {
+  for (const node of document.querySelectorAll("[data-role]")) {
+    const wanted = node.dataset.role;
+    node.hidden = !(wanted === "staff" ? isStaff() : role() === wanted);
+  }
+  document.body.dataset.viewer = role() || "public";
 }
 
 function renderWhoami(me) {
   const box = $("#whoami");
   box.className = "whoami";
   if (!apiKey()) {
-    box.textContent = "read-only: no key";
+    box.textContent = t("readOnly");
   } else if (me.status === "fulfilled" && me.value) {
     box.textContent = `${me.value.name} · ${me.value.role}`;
     box.classList.add("signed-in");
   } else {
-    box.textContent = "key refused (unknown or revoked)";
+    box.textContent = t("keyRefused");
     box.classList.add("bad");
   }
+}
+
+// ------------------------------------------------------------------ map and detail
+
+function renderMap(cities) {
+  const box = $("#map");
+  if (cities.status !== "fulfilled") {
+    replace(box, errorNote(cities.reason, t("cities")));
+    return;
+  }
+  const list = cities.value.items.map((city) => {
+    const level = effectiveLevel(city.code);
+    const name = lang() === "zh" ? city.name_zh : city.name_en;
+    return {
+      code: city.code,
+      lat: city.lat,
+      lon: city.lon,
+      label: name,
+      level,
+      colour: level ? levelColour(level) : "#c7ced8",
+      title: `${cityLabel(city.code)}: ${level ? levelName(level) : t("noLevel")}`,
+    };
+  });
+  const warned = list.filter((c) => c.level).length;
+  $("#map-count").textContent = warned ? `${warned}` : "";
+  replace(box, drawMap({ cities: list, groups: view.registryRegions, selected: view.selected, onSelect: (code) => openDetail(code), title: t("mapTitle"), widthHint: box.clientWidth }));
+  const legend = [el("span", {}, t("levelLegend"))];
+  for (const code of LEVEL_ORDER) {
+    legend.push(el("span", {}, el("span", { class: "swatch", style: { background: levelColour(code) } }), levelName(code)));
+  }
+  legend.push(el("span", {}, el("span", { class: "swatch", style: { background: "#c7ced8" } }), t("noLevel")));
+  replace($("#map-legend"), legend);
+}
+
+async function openDetail(code, { focus = true } = {}) {
+  const changed = view.selected !== code;
+  view.selected = code;
+  for (const dot of document.querySelectorAll("#map .city-dot")) dot.classList.toggle("selected", dot.dataset.city === code);
+  const warning = view.active
+    .filter((w) => w.city_code === code && !w.drill)
+    .sort((a, b) => LEVEL_ORDER.indexOf(b.level) - LEVEL_ORDER.indexOf(a.level))[0];
+  const latestRunId = view.latest && view.latest.status === "fulfilled" ? view.latest.value.run.id : null;
+  await renderDetail(code, {
+    latestRunId,
+    warning,
+    regionalLevel: view.regional.get(code) || null,
+    actionsBlock,
+    onClose: () => {
+      view.selected = null;
+      replace($("#detail"), emptyNote(t("pickCity")));
+      delete $("#detail").dataset.city;
+    },
+  });
+  if (focus && changed) $("#detail").focus({ preventScroll: false });
+}
+
+// ------------------------------------------------------------------ duty desk
+
+function reasonBlock(item) {
+  if (!item.reason_en && !item.reason_zh) return null;
+  const first = lang() === "zh" ? item.reason_zh : item.reason_en;
+  const second = lang() === "zh" ? item.reason_en : item.reason_zh;
+  return el("div", { class: "reason" }, first ? el("span", {}, first) : null, second ? el("span", { class: "zh" }, second) : null);
+}
+
+function windowMeta(item) {
+  const zone = cityZone(item.city_code);
+  return [
+    el("span", {}, t("from", fmtTime(item.effective, zone))),
+    el("span", {}, t("to", fmtTime(item.expires, zone))),
+    item.aqi_forecast !== undefined && item.aqi_forecast !== null ? el("span", {}, t("aqiUpTo", item.aqi_forecast)) : null,
+  ];
+}
+
+/** Hours a waiting proposal is past its approve-by time (0 when not late). */
+function hoursLate(p) {
+  if (!p.issue_by) return 0;
+  const late = serviceNow().getTime() - new Date(p.issue_by).getTime();
+  return late > 0 ? late / HOUR_MS : 0;
+}
+
+function renderProposals(result) {
+  const box = $("#proposals");
+  const count = $("#proposals-count");
+  if (result.status !== "fulfilled") {
+    count.textContent = "";
+    replace(box, errorNote(result.reason, t("proposals")));
+    return;
+  }
+  const list = items(result);
+  count.textContent = list.length ? String(list.length) : "";
+  count.classList.toggle("hot", list.length > 0);
+  if (!list.length) {
+    replace(box, emptyNote(t("noProposal")));
+    return;
+  }
+  replace(
+    box,
+    list.map((p) => {
+      const zone = cityZone(p.city_code);
+      const level = p.pending_level || p.level;
+      const late = hoursLate(p);
+      const item = el(
+        "div",
+        { class: `item proposal${late ? " is-late" : ""}`, "data-proposal": p.id, "data-city": p.city_code, "data-late": late || p.late ? "true" : "false" },
+        el(
+          "div",
+          { class: "item-head" },
+          el("span", { class: "city" }, cityLabel(p.city_code)),
+          levelBadge(level, { drill: p.drill, suffix: p.pending_kind && p.pending_kind !== "issued" ? ` (${p.pending_kind})` : "" }),
+          late ? el("span", { class: "badge late" }, t("lateBy", Math.floor(late))) : p.late ? el("span", { class: "badge late" }, t("late")) : null,
+        ),
+        el("div", { class: "item-meta" }, windowMeta(p), p.issue_by ? el("span", {}, t("approveBy", fmtTime(p.issue_by, zone))) : null),
+        reasonBlock(p),
+      );
+      if (isStaff()) {
+        item.append(
+          el(
+            "div",
+            { class: "buttons" },
+            el("button", { class: "btn btn-primary", type: "button", "data-action": "approve", onclick: () => write(`/v1/proposals/${p.id}/approve`, {}, `${t("approve")} ${cityLabel(p.city_code)}`) }, t("approve")),
+            el("button", { class: "btn btn-danger", type: "button", "data-action": "reject", onclick: () => openForm(item, { confirm: t("rejectConfirm"), danger: true, onConfirm: ({ reason }) => write(`/v1/proposals/${p.id}/reject`, { reason }, cityLabel(p.city_code)) }) }, t("reject")),
+          ),
+        );
+      }
+      return item;
+    }),
+  );
+}
+
+function actionsBlock(actions, zone) {
+  if (!actions.length) return emptyNote(t("noActions"));
+  return el(
+    "details",
+    { class: "actions" },
+    el("summary", {}, t("actionsCount", actions.length)),
+    el(
+      "ol",
+      { class: "action-list" },
+      actions.map((a) => {
+        const zh = lang() === "zh";
+        const department = (zh ? a.department_zh : a.department_en) || a.department || a.department_zh || "";
+        const quantity = a.quantity && typeof a.quantity === "object" ? Object.entries(a.quantity).map(([k, v]) => `${k} ${v}`).join(", ") : a.quantity;
+        return el(
+          "li",
+          {},
+          a.sector ? el("span", { class: "sector" }, a.sector.replaceAll("_", " ")) : null,
+          (zh ? a.text_zh : a.text_en) || a.text_en || a.text_zh,
+          quantity ? el("span", { class: "dept" }, ` (${quantity})`) : null,
+          el("div", { class: "dept" }, department, " · ", el("span", { class: "when" }, t("from", fmtTime(a.effective_at_utc || a.effective_at, zone)))),
+        );
+      }),
+    ),
+  );
+}
+
+function ackBadge(w, overdue) {
+  const zone = cityZone(w.city_code);
+  if (w.acknowledged_at) return el("span", { class: "badge ack", title: w.acknowledged_by || "" }, t("acknowledged", fmtTime(w.acknowledged_at, zone)));
+  return el("span", { class: `badge unack${overdue ? " overdue" : ""}` }, t("notAcknowledged"), overdue ? ` · ${t("overdueAck")}` : "");
+}
+
+function renderAcks(active, unacked) {
+  const box = $("#acks");
+  if (!isStaff()) return;
+  const overdue = new Set(items(unacked).map((w) => w.id));
+  const list = items(active).filter((w) => w.issued_at);
+  if (!list.length) {
+    replace(box, emptyNote(t("noWarning")));
+    return;
+  }
+  replace(
+    box,
+    el(
+      "table",
+      { class: "acks" },
+      el("thead", {}, el("tr", {}, [t("office"), t("level"), t("status")].map((h) => el("th", { scope: "col" }, h)))),
+      el(
+        "tbody",
+        {},
+        list.map((w) =>
+          el(
+            "tr",
+            { "data-ack": w.city_code, "data-acknowledged": w.acknowledged_at ? "true" : "false" },
+            el("th", { scope: "row" }, cityLabel(w.city_code)),
+            el("td", {}, levelBadge(w.level, { drill: w.drill })),
+            el("td", {}, ackBadge(w, overdue.has(w.id)), w.acknowledged_by ? el("span", { class: "dept" }, ` ${w.acknowledged_by}`) : null),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The officer's buttons on an active warning: upgrade, downgrade, extend, lift. */
+function officerButtons(item, w) {
+  const index = LEVEL_ORDER.indexOf(w.level);
+  const up = LEVEL_ORDER.slice(index + 1);
+  const down = LEVEL_ORDER.slice(0, index);
+  const name = cityLabel(w.city_code);
+  const extendTo = (hours) => new Date(new Date(w.expires).getTime() + hours * HOUR_MS).toISOString();
+  return el(
+    "div",
+    { class: "buttons" },
+    up.length
+      ? el("button", { class: "btn", type: "button", "data-action": "upgrade", onclick: () => openForm(item, { confirm: t("confirm"), fields: [{ name: "level", label: t("newLevel"), options: levelOptions(up) }], onConfirm: ({ level, reason }) => write(`/v1/warnings/${w.id}/upgrade`, { level, reason }, `${name} → ${levelName(level)}`) }) }, t("upgrade"))
+      : null,
+    down.length
+      ? el("button", { class: "btn", type: "button", "data-action": "downgrade", onclick: () => openForm(item, { confirm: t("confirm"), fields: [{ name: "level", label: t("newLevel"), options: levelOptions([...down].reverse()) }], onConfirm: ({ level, reason }) => write(`/v1/warnings/${w.id}/downgrade`, { level, reason }, `${name} → ${levelName(level)}`) }) }, t("downgrade"))
+      : null,
+    el("button", { class: "btn", type: "button", "data-action": "extend", onclick: () => openForm(item, { confirm: t("confirm"), fields: [{ name: "hours", label: t("extendBy"), options: [12, 24, 48].map((h) => [String(h), t("hours", h)]) }], onConfirm: ({ hours, reason }) => write(`/v1/warnings/${w.id}/extend`, { until: extendTo(Number(hours)), reason }, `${name} +${hours} h`) }) }, t("extend")),
+    el("button", { class: "btn btn-danger", type: "button", "data-action": "lift", onclick: () => openForm(item, { confirm: t("liftConfirm"), danger: true, onConfirm: ({ reason }) => write(`/v1/warnings/${w.id}/lift`, { reason }, name) }) }, t("lift")),
+  );
+}
+
+function warningItem(w) {
+  const zone = cityZone(w.city_code);
+  const item = el(
+    "div",
+    { class: "item warning", "data-warning": w.id, "data-city": w.city_code },
+    el(
+      "div",
+      { class: "item-head" },
+      el("button", { type: "button", class: "city linkish", "data-action": "show-city", onclick: () => openDetail(w.city_code) }, cityLabel(w.city_code)),
+      levelBadge(w.level, { drill: w.drill }),
+      el("span", { class: "badge none" }, w.state),
+      w.pending_level ? el("span", { class: "badge pending" }, t("pending", w.pending_kind, levelName(w.pending_level))) : null,
+      ackBadge(w, false),
+    ),
+    el(
+      "div",
+      { class: "item-meta" },
+      windowMeta(w),
+      w.issued_at ? el("span", {}, t("issued", fmtTime(w.issued_at, zone))) : null,
+      w.lead_hours !== undefined && w.lead_hours !== null ? el("span", {}, t("leadTime", `${Math.round(w.lead_hours)} h`)) : null,
+    ),
+    w.late ? el("div", {}, el("span", { class: "badge late" }, t("late"))) : null,
+    reasonBlock(w),
+    actionsBlock(w.actions || [], zone),
+  );
+  if (isStaff()) item.append(officerButtons(item, w));
+  if (mayAcknowledge(w.city_code) && !w.acknowledged_at) {
+    item.append(el("div", { class: "buttons" }, el("button", { class: "btn btn-primary", type: "button", "data-action": "ack", onclick: () => write(`/v1/warnings/${w.id}/ack`, undefined, `${t("acknowledge")} ${cityLabel(w.city_code)}`) }, t("acknowledge"))));
+  }
+  return item;
+}
+
+function renderWarnings(result) {
+  const box = $("#warnings");
+  const count = $("#warnings-count");
+  if (result.status !== "fulfilled") {
+    count.textContent = "";
+    replace(box, errorNote(result.reason, t("activeWarnings")));
+    return;
+  }
+  const list = items(result);
+  count.textContent = list.length ? String(list.length) : "";
+  replace(box, list.length ? list.map(warningItem) : emptyNote(t("noWarning")));
+}
+
+function renderOffice() {
+  if (role() !== "city_office") return;
+  const scope = state.principal.scope_cities || [];
+  const mine = view.active.filter((w) => scope.includes(w.city_code));
+  replace(
+    $("#office"),
+    el("p", { class: "hint" }, t("yourCities", scope.map(cityName).join(", "))),
+    mine.length
+      ? mine.map((w) =>
+          el(
+            "div",
+            { class: "item", "data-office-warning": w.id },
+            el("div", { class: "item-head" }, el("span", { class: "city" }, cityLabel(w.city_code)), levelBadge(w.level, { drill: w.drill }), ackBadge(w, false)),
+          ),
+        )
+      : emptyNote(t("nothingForYou")),
+  );
+}
+
+// ------------------------------------------------------------------ delivery health
+
+function renderHealth(result) {
+  const box = $("#health");
+  const count = $("#health-count");
+  if (!isStaff()) return;
+  if (result.status !== "fulfilled") {
+    replace(box, errorNote(result.reason, t("healthTitle")));
+    return;
+  }
+  const h = result.value;
+  const bad = h.endpoints.filter((e) => e.failing || !e.active);
+  count.textContent = bad.length ? String(bad.length) : "";
+  count.classList.toggle("hot", bad.length > 0);
+  const outbox = el("p", { class: "hint", "data-testid": "outbox" }, t("outbox", h.outbox_pending, h.oldest_pending_age_seconds ? fmtDuration(h.oldest_pending_age_seconds) : ""));
+  if (!h.endpoints.length) {
+    replace(box, outbox, emptyNote(t("noEndpoints")));
+    return;
+  }
+  replace(
+    box,
+    outbox,
+    el(
+      "div",
+      { class: "endpoint-list" },
+      h.endpoints.map((e) => {
+        const status = !e.active ? "disabled" : e.failing ? "failing" : "ok";
+        const label = { ok: t("healthOk"), failing: t("healthFailing"), disabled: t("healthDisabled") }[status];
+        return el(
+          "div",
+          { class: `endpoint ${status}`, "data-endpoint": e.id, "data-health": status },
+          el("div", { class: "item-head" }, el("span", { class: `badge health-${status}` }, label), el("span", { class: "mono url" }, e.url)),
+          el(
+            "dl",
+            { class: "facts compact" },
+            el("dt", {}, t("owner")),
+            el("dd", {}, `${e.owner_name} (${e.owner_role})`),
+            el("dt", {}, t("lastSuccess")),
+            el("dd", {}, e.last_success_at ? fmtTime(e.last_success_at) : t("never")),
+            el("dt", {}, t("failures")),
+            el("dd", { "data-field": "failures" }, e.consecutive_failures),
+            el("dt", {}, t("lastError")),
+            el("dd", { class: "mono", "data-field": "last-error" }, e.last_error || (e.disabled_reason ? `${e.disabled_reason} ${fmtTime(e.disabled_at)}` : "—")),
+          ),
+        );
+      }),
+    ),
+  );
+}
+
+// ------------------------------------------------------------------ flags, run, skill, cities
+
+function flag(kind, name, icon, title, ...body) {
+  return el("div", { class: `flag ${kind}`, "data-flag": name }, el("span", { class: "icon", "aria-hidden": "true" }, icon), el("div", {}, el("strong", {}, title), ...body));
+}
+
+function renderFlags(latest, unacked, health) {
+  const flags = [];
+  const unackedList = items(unacked);
+  if (unackedList.length) {
+    flags.push(
+      flag("danger", "unacknowledged", "!", t("unackedFlag", unackedList.length),
+        el("ul", {}, unackedList.map((w) => el("li", {}, cityLabel(w.city_code), " ", levelBadge(w.level), ` ${t("since", fmtTime(w.issued_at || w.level_since || w.effective, cityZone(w.city_code)))}`)))),
+    );
+  }
+  if (health.status === "fulfilled") {
+    const bad = health.value.endpoints.filter((e) => e.failing || !e.active);
+    if (bad.length) {
+      flags.push(
+        flag("", "failing-endpoints", "!", t("failingFlag", bad.length),
+          el("ul", {}, bad.map((e) => el("li", {}, el("span", { class: "mono url" }, e.url), ` — ${e.owner_name}: ${e.active ? e.last_error : e.disabled_reason || "disabled"}`)))),
+      );
+    }
+  }
+  if (latest.status === "rejected" && latest.reason instanceof ApiError && latest.reason.status === 404) {
+    flags.push(flag("info", "no-run", "i", t("noRunFlag"), t("noRunFlagText")));
+  }
+  const clock = state.meta && state.meta.clock;
+  if (clock && clock.offset_seconds) {
+    flags.push(flag("info", "replay-clock", "i", t("replayFlag", fmtTime(serviceNow().toISOString(), "Asia/Shanghai")), t("replayText")));
+  }
+  if (!apiKey()) flags.push(flag("info", "no-key", "i", t("readOnlyFlag"), t("readOnlyFlagText")));
+  replace($("#flags"), flags);
 }
 
 function renderRun(latest) {
   const box = $("#run");
   if (latest.status !== "fulfilled") {
-    const error = latest.reason;
-    if (error instanceof ApiError && error.status === 404) {
-      replace(
-        box,
-        emptyNote("No forecast run yet. Run `hazewarn forecast run --grid FILE --at TIME`, drop a grid into the scheduler's inbox, or start `hazewarn demo`."),
-      );
-    } else replace(box, errorNote(error, "the latest forecast run"));
+    const missing = latest.reason instanceof ApiError && latest.reason.status === 404;
+    replace(box, missing ? emptyNote(t("noRun")) : errorNote(latest.reason, t("runTitle")));
     return;
   }
   const run = latest.value.run;
@@ -311,96 +514,113 @@ function renderRun(latest) {
     el(
       "dl",
       { class: "facts" },
-      el("dt", {}, "Run"),
-      el("dd", {}, `#${run.id}`, run.drill ? " (drill)" : ""),
-      el("dt", {}, "Issued"),
-      el("dd", {}, fmtTime(run.issued_at, "Asia/Shanghai")),
-      el("dt", {}, "Stored"),
-      el("dd", {}, fmtTime(run.created_at, "Asia/Shanghai")),
-      el("dt", {}, "Model"),
+      el("dt", {}, t("run")),
+      el("dd", {}, `#${run.id}`, run.drill ? ` (${t("drill")})` : ""),
+      el("dt", {}, t("issuedAt")),
+      el("dd", {}, fmtTime(run.issued_at)),
+      el("dt", {}, t("stored")),
+      el("dd", {}, fmtTime(run.created_at)),
+      el("dt", {}, t("model")),
       el("dd", { class: "mono" }, run.model_version),
-      el("dt", {}, "Cities"),
-      el("dd", {}, `${run.city_count}, leads 1–${run.max_lead_h} h`),
+      el("dt", {}, t("cities")),
+      el("dd", {}, t("leads", run.city_count, run.max_lead_h)),
       ...(run.degraded
-        ? [
-            el("dt", {}, "Degraded"),
-            el(
-              "dd",
-              { class: "degraded" },
-              `the grid lacks ${(run.degraded_variables || []).join(", ")}: this run never ` +
-                "withdraws, downgrades or lifts a warning by itself",
-            ),
-          ]
+        ? [el("dt", {}, t("degraded")), el("dd", { class: "degraded" }, t("degradedText", (run.degraded_variables || []).join(", ")))]
         : []),
     ),
   );
 }
 
-function renderCities(cities, latest, active) {
+/** The skill summary: per city of the latest run, its latest run's scores when verified,
+ * else its latest verified window (the city detail shows every metric). */
+async function renderSkill(latest) {
+  const box = $("#skill");
+  if (latest.status !== "fulfilled") {
+    replace(box, emptyNote(t("noSkillNoRun")));
+    return;
+  }
+  const runId = latest.value.run.id;
+  const codes = latest.value.cities.map((c) => c.city.code).slice(0, 8);
+  const fetchSkill = (code) =>
+    api(`/v1/cities/${code}/skill?window=run:${runId}`, { auth: false }).catch(() => api(`/v1/cities/${code}/skill`, { auth: false }));
+  const results = await Promise.allSettled(codes.map(fetchSkill));
+  const rows = [];
+  results.forEach((result, index) => {
+    if (result.status !== "fulfilled" || !result.value.window) return;
+    const skill = result.value;
+    const d1 = (skill.daily || []).find((d) => d.lead === 1);
+    if (!d1) return;
+    const fixed = (v, n) => (v === null || v === undefined ? "—" : v.toFixed(n));
+    rows.push(
+      el(
+        "tr",
+        { "data-skill": codes[index], "data-window": skill.window },
+        el("th", { scope: "row" }, cityName(codes[index])),
+        el("td", {}, skill.window === `run:${runId}` ? `#${runId}` : skill.window),
+        el("td", {}, fixed(d1.rmse, 1)),
+        el("td", {}, fixed(d1.csi_150, 2)),
+        el("td", {}, fixed(d1.brier_150, 3)),
+      ),
+    );
+  });
+  if (!rows.length) {
+    replace(box, emptyNote(t("notVerified")));
+    return;
+  }
+  replace(
+    box,
+    el(
+      "table",
+      { class: "skill" },
+      el("thead", {}, el("tr", {}, [t("city"), "window", "RMSE D+1", "CSI>150", "Brier>150"].map((h) => el("th", { scope: "col" }, h)))),
+      el("tbody", {}, rows),
+    ),
+  );
+}
+
+function renderLegend() {
+  if (!state.meta) return;
+  replace(
+    $("#legend"),
+    el("span", {}, t("aqiCategory")),
+    state.meta.aqi_categories.map((c) =>
+      el(
+        "span",
+        {},
+        el("span", { class: "chip", style: { background: c.colour_hex, color: inkOn(c.colour_hex) } }, c.level),
+        `${lang() === "zh" ? c.name_zh : c.name_en} (${c.aqi_max === null ? `> ${c.aqi_min - 1}` : `${c.aqi_min}–${c.aqi_max}`})`,
+      ),
+    ),
+  );
+}
+
+function renderCities(cities, latest) {
   const body = $("#cities tbody");
   if (cities.status !== "fulfilled") {
-    replace(body, el("tr", {}, el("td", { colspan: 5 }, errorNote(cities.reason, "the cities"))));
+    replace(body, el("tr", {}, el("td", { colspan: 5 }, errorNote(cities.reason, t("cities")))));
     return;
   }
   const forecastByCity = new Map();
-  if (latest.status === "fulfilled") {
-    for (const entry of latest.value.cities) forecastByCity.set(entry.city.code, entry.days);
-  }
-  const warningByCity = new Map();
-  for (const warning of items(active)) {
-    const current = warningByCity.get(warning.city_code);
-    if (!current || LEVEL_ORDER.indexOf(warning.level) > LEVEL_ORDER.indexOf(current.level)) {
-      warningByCity.set(warning.city_code, warning);
-    }
-  }
-  // Header dates from the first city with a forecast (local calendar days).
+  if (latest.status === "fulfilled") for (const entry of latest.value.cities) forecastByCity.set(entry.city.code, entry.days);
   const firstDays = [...forecastByCity.values()][0] || [];
   for (let lead = 1; lead <= 3; lead++) {
     const day = firstDays.find((d) => d.lead_day === lead);
     replace($(`#h-d${lead}`), `D+${lead}`, day ? el("span", { class: "date" }, fmtDay(day.local_date)) : null);
   }
-  // Cities with a warning first, then those with a forecast, then the rest; by code.
-  const rank = (city) =>
-    (warningByCity.has(city.code) ? 0 : 2) + (forecastByCity.has(city.code) ? 0 : 1);
-  const rows = [...state.cities.values()].sort(
-    (a, b) => rank(a) - rank(b) || a.code.localeCompare(b.code),
-  );
-  $("#cities-count").textContent = `${forecastByCity.size} of ${rows.length} with a forecast`;
-  // Cities with neither forecast nor warning fold away behind a button (only once some
-  // city has a forecast: with no run at all every city is listed).
-  const quiet = rows.filter((c) => !forecastByCity.has(c.code) && !warningByCity.has(c.code));
+  // Cities with a level first, then those with a forecast, then the rest; by code.
+  const rank = (city) => (effectiveLevel(city.code) ? 0 : 2) + (forecastByCity.has(city.code) ? 0 : 1);
+  const rows = [...state.cities.values()].sort((a, b) => rank(a) - rank(b) || a.code.localeCompare(b.code));
+  $("#cities-count").textContent = t("withForecast", forecastByCity.size, rows.length);
+  const quiet = rows.filter((c) => !forecastByCity.has(c.code) && !effectiveLevel(c.code));
   const fold = forecastByCity.size > 0 && quiet.length > 0;
-  const shown = fold && !state.showAllCities ? rows.filter((c) => !quiet.includes(c)) : rows;
+  const shown = fold && !view.showAllCities ? rows.filter((c) => !quiet.includes(c)) : rows;
   const toggle = fold
-    ? el(
-        "tr",
-        { class: "more-row" },
-        el(
-          "td",
-          { colspan: 5 },
-          el(
-            "button",
-            {
-              type: "button",
-              class: "btn btn-link",
-              "data-action": "toggle-cities",
-              onclick: () => {
-                state.showAllCities = !state.showAllCities;
-                load();
-              },
-            },
-            state.showAllCities
-              ? `Hide the ${quiet.length} cities without a forecast`
-              : `Show the ${quiet.length} cities without a forecast in this run`,
-          ),
-        ),
-      )
+    ? el("tr", { class: "more-row" }, el("td", { colspan: 5 }, el("button", { type: "button", class: "btn btn-link", "data-action": "toggle-cities", onclick: () => { view.showAllCities = !view.showAllCities; renderCities(cities, latest); } }, view.showAllCities ? t("hideQuiet", quiet.length) : t("showQuiet", quiet.length))))
     : null;
   replace(
     body,
     shown.map((city) => {
       const days = forecastByCity.get(city.code) || [];
-      const warning = warningByCity.get(city.code);
       const cells = [1, 2, 3].map((lead) => {
         const day = days.find((d) => d.lead_day === lead);
         if (!day) return el("td", { class: "day" }, el("span", { class: "chip missing" }, "—"));
@@ -411,411 +631,27 @@ function renderCities(cities, latest, active) {
           aqiChip(day.p90, day.aqi_p90, { small: true }),
         );
       });
+      const level = effectiveLevel(city.code);
       return el(
         "tr",
         { "data-city": city.code, class: days.length ? "" : "no-forecast" },
         el(
-          "td",
-          {},
-          el("strong", {}, city.name_en),
-          el("span", { class: "zh" }, city.name_zh),
-          el("span", { class: "code" }, city.code),
+          "th",
+          { scope: "row" },
+          el("button", { type: "button", class: "linkish", "data-action": "show-city", onclick: () => openDetail(city.code) }, lang() === "zh" ? city.name_zh : city.name_en),
+          lang() === "zh" ? null : el("span", { class: "zh" }, city.name_zh),
         ),
         cells,
-        el("td", {}, warning ? levelBadge(warning.level, { drill: warning.drill }) : levelBadge(null)),
+        el("td", {}, level ? levelBadge(level, { short: true }) : levelBadge(null)),
       );
     }),
     toggle,
   );
 }
 
-function cityLabel(code) {
-  const city = state.cities.get(code);
-  return city ? `${city.name_en} ${city.name_zh}` : code;
-}
-
-function reasonBlock(item) {
-  if (!item.reason_en && !item.reason_zh) return null;
-  return el(
-    "div",
-    { class: "reason" },
-    item.reason_en ? el("span", {}, item.reason_en) : null,
-    item.reason_zh ? el("span", { class: "zh" }, item.reason_zh) : null,
-  );
-}
-
-function windowMeta(item) {
-  const zone = cityZone(item.city_code);
-  return [
-    el("span", {}, `from ${fmtTime(item.effective, zone)}`),
-    el("span", {}, `to ${fmtTime(item.expires, zone)}`),
-    item.aqi_forecast !== undefined && item.aqi_forecast !== null
-      ? el("span", {}, `forecast AQI up to ${item.aqi_forecast}`)
-      : null,
-  ];
-}
-
-function renderProposals(result) {
-  const box = $("#proposals");
-  const count = $("#proposals-count");
-  if (result.status !== "fulfilled") {
-    count.textContent = "";
-    replace(box, errorNote(result.reason, "the pending proposals"));
-    return;
-  }
-  const list = items(result);
-  count.textContent = list.length ? String(list.length) : "";
-  count.classList.toggle("hot", list.length > 0);
-  if (!list.length) {
-    replace(box, emptyNote("No proposal waits for approval."));
-    return;
-  }
-  replace(
-    box,
-    list.map((p) => {
-      const zone = cityZone(p.city_code);
-      const level = p.pending_level || p.level;
-      const kind = p.pending_kind && p.pending_kind !== "issued" ? ` (${changeWord(p.pending_kind)} from ${levelName(p.level)})` : "";
-      const item = el(
-        "div",
-        { class: "item proposal", "data-proposal": p.id, "data-city": p.city_code },
-        el(
-          "div",
-          { class: "item-head" },
-          el("span", { class: "city" }, cityLabel(p.city_code)),
-          levelBadge(level, { drill: p.drill, suffix: kind }),
-          p.late ? el("span", { class: "badge", style: { background: "#fdecea", color: "#c62828" } }, "late") : null,
-        ),
-        el(
-          "div",
-          { class: "item-meta" },
-          windowMeta(p),
-          p.issue_by ? el("span", {}, `approve by ${fmtTime(p.issue_by, zone)} to keep the lead time`) : null,
-        ),
-        reasonBlock(p),
-      );
-      const buttons = el(
-        "div",
-        { class: "buttons" },
-        el("button", { class: "btn btn-primary", type: "button", "data-action": "approve", onclick: () => approve(p) }, "Approve"),
-        el("button", { class: "btn btn-danger", type: "button", "data-action": "reject", onclick: () => openReject(item, p) }, "Reject…"),
-      );
-      item.append(buttons);
-      return item;
-    }),
-  );
-}
-
-function renderWarnings(result) {
-  const box = $("#warnings");
-  const count = $("#warnings-count");
-  if (result.status !== "fulfilled") {
-    count.textContent = "";
-    replace(box, errorNote(result.reason, "the active warnings"));
-    return;
-  }
-  const list = items(result);
-  count.textContent = list.length ? String(list.length) : "";
-  if (!list.length) {
-    replace(box, emptyNote("No warning is in force."));
-    return;
-  }
-  replace(
-    box,
-    list.map((w) => {
-      const zone = cityZone(w.city_code);
-      const actions = w.actions || (w.payload && w.payload.actions) || [];
-      const item = el(
-        "div",
-        { class: "item warning", "data-warning": w.id, "data-city": w.city_code },
-        el(
-          "div",
-          { class: "item-head" },
-          el("span", { class: "city" }, cityLabel(w.city_code)),
-          levelBadge(w.level, { drill: w.drill }),
-          el("span", { class: "badge none" }, w.state),
-          w.pending_level ? el("span", { class: "badge pending" }, `pending: ${changeWord(w.pending_kind)} to ${levelName(w.pending_level)}`) : null,
-          w.acknowledged_at
-            ? el("span", { class: "badge none", title: w.acknowledged_by || "" }, `acknowledged ${fmtTime(w.acknowledged_at, zone)}`)
-            : el("span", { class: "badge", style: { background: "#fff4e5", color: "#8a4b00" } }, "not acknowledged"),
-        ),
-        el(
-          "div",
-          { class: "item-meta" },
-          windowMeta(w),
-          w.issued_at ? el("span", {}, `issued ${fmtTime(w.issued_at, zone)}`) : null,
-          w.lead_hours !== undefined && w.lead_hours !== null ? el("span", {}, `lead ${fmtHours(w.lead_hours)}`) : null,
-        ),
-        reasonBlock(w),
-        actionsBlock(actions, zone),
-      );
-      const higher = LEVEL_ORDER.slice(LEVEL_ORDER.indexOf(w.level) + 1);
-      item.append(
-        el(
-          "div",
-          { class: "buttons" },
-          higher.length
-            ? el("button", { class: "btn", type: "button", "data-action": "upgrade", onclick: () => openUpgrade(item, w, higher) }, "Upgrade…")
-            : null,
-          el("button", { class: "btn btn-danger", type: "button", "data-action": "lift", onclick: () => openLift(item, w) }, "Lift…"),
-        ),
-      );
-      return item;
-    }),
-  );
-}
-
-function actionsBlock(actions, zone) {
-  if (!actions.length) return el("p", { class: "empty" }, "No actions listed for this level.");
-  return el(
-    "details",
-    { class: "actions" },
-    el("summary", {}, `${actions.length} actions from the city's contingency plan`),
-    el(
-      "ol",
-      { class: "action-list" },
-      actions.map((a) => {
-        const department = a.department_en || a.department || a.department_zh || "";
-        const quantity = a.quantity && typeof a.quantity === "object"
-          ? Object.entries(a.quantity).map(([k, v]) => `${k} ${v}`).join(", ")
-          : a.quantity;
-        return el(
-          "li",
-          {},
-          a.sector ? el("span", { class: "sector" }, a.sector.replaceAll("_", " ")) : null,
-          a.text_en || a.text_zh,
-          a.text_en && a.text_zh ? el("span", { class: "zh" }, ` ${a.text_zh}`) : null,
-          quantity ? el("span", { class: "dept" }, ` (${quantity})`) : null,
-          el("div", { class: "dept" }, department, " · ", el("span", { class: "when" }, `from ${fmtTime(a.effective_at_utc || a.effective_at, zone)}`)),
-        );
-      }),
-    ),
-  );
-}
-
-function renderFlags(latest, unacked, subscriptions) {
-  const flags = [];
-  const unackedList = items(unacked);
-  if (unackedList.length) {
-    flags.push(
-      el(
-        "div",
-        { class: "flag danger", "data-flag": "unacknowledged" },
-        el("span", { class: "icon" }, "!"),
-        el(
-          "div",
-          {},
-          el("strong", {}, `${unackedList.length} warning(s) not acknowledged by the city office`),
-          el(
-            "ul",
-            {},
-            unackedList.map((w) =>
-              el("li", {}, cityLabel(w.city_code), " ", levelBadge(w.level), ` since ${fmtTime(w.issued_at || w.level_since || w.effective, cityZone(w.city_code))}`),
-            ),
-          ),
-        ),
-      ),
-    );
-  }
-  const disabled = items(subscriptions).filter((s) => s.disabled_at || s.active === false);
-  if (disabled.length) {
-    flags.push(
-      el(
-        "div",
-        { class: "flag", "data-flag": "disabled-endpoints" },
-        el("span", { class: "icon" }, "!"),
-        el(
-          "div",
-          {},
-          el("strong", {}, `${disabled.length} webhook endpoint(s) disabled: their city offices receive nothing`),
-          el(
-            "ul",
-            {},
-            disabled.map((s) =>
-              el("li", {}, el("span", { class: "mono" }, s.url), ` — ${s.owner_name || "?"}, ${s.disabled_reason || "disabled"} ${fmtTime(s.disabled_at, "Asia/Shanghai")}`),
-            ),
-          ),
-        ),
-      ),
-    );
-  }
-  if (latest.status === "rejected" && latest.reason instanceof ApiError && latest.reason.status === 404) {
-    flags.push(
-      el(
-        "div",
-        { class: "flag info", "data-flag": "no-run" },
-        el("span", { class: "icon" }, "i"),
-        el("div", {}, el("strong", {}, "No forecast run yet"), "The city table fills in after the first forecast run."),
-      ),
-    );
-  }
-  const clock = state.meta && state.meta.clock;
-  if (clock && clock.offset_seconds) {
-    const now = serviceNow().toISOString();
-    flags.push(
-      el(
-        "div",
-        { class: "flag info", "data-flag": "replay-clock" },
-        el("span", { class: "icon" }, "i"),
-        el("div", {}, el("strong", {}, `Replay: the service clock reads ${fmtTime(now, "Asia/Shanghai")}`), "This server replays a past episode (hazewarn demo); every time below is on that clock."),
-      ),
-    );
-  }
-  if (!apiKey()) {
-    flags.push(
-      el(
-        "div",
-        { class: "flag info", "data-flag": "no-key" },
-        el("span", { class: "icon" }, "i"),
-        el("div", {}, el("strong", {}, "Read-only"), "Enter a duty-officer API key (top right) to approve, reject, upgrade or lift warnings. `hazewarn keys create --role duty_officer --name …` makes one."),
-      ),
-    );
-  }
-  replace($("#flags"), flags);
-}
-
-async function renderSkill(latest) {
-  const box = $("#skill");
-  if (latest.status !== "fulfilled") {
-    replace(box, emptyNote("No skill scores: no forecast run yet."));
-    return;
-  }
-  const codes = latest.value.cities.map((c) => c.city.code).slice(0, SKILL_CITIES_MAX);
-  const results = await Promise.allSettled(codes.map((code) => api(`/v1/cities/${code}/skill`, { auth: false })));
-  const rows = [];
-  let caption = null;
-  results.forEach((result, index) => {
-    if (result.status !== "fulfilled" || !result.value.window) return;
-    const skill = result.value;
-    if (!caption) {
-      const zone = cityZone(codes[index]);
-      caption = el(
-        "p",
-        { class: "hint" },
-        `Window ${skill.window}: ${skill.run_count} run(s) issued ${fmtTime(skill.window_start, zone)} to ${fmtTime(skill.window_end, zone)}; RMSE and bias in µg/m³, n = days scored.`,
-      );
-    }
-    for (const d of skill.daily) {
-      rows.push(
-        el(
-          "tr",
-          {},
-          el("td", {}, `${cityLabel(codes[index])} D+${d.lead}`),
-          el("td", {}, d.rmse === null ? "—" : d.rmse.toFixed(1)),
-          el("td", {}, d.bias === null ? "—" : d.bias.toFixed(1)),
-          el("td", {}, d.csi_75 === null ? "—" : d.csi_75.toFixed(2)),
-          el("td", {}, d.csi_150 === null ? "—" : d.csi_150.toFixed(2)),
-          el("td", {}, d.n),
-        ),
-      );
-    }
-  });
-  if (!rows.length) {
-    replace(box, emptyNote("Not verified yet: `hazewarn verify` scores runs once their observations have arrived."));
-    return;
-  }
-  replace(
-    box,
-    caption,
-    el(
-      "table",
-      { class: "skill" },
-      el("thead", {}, el("tr", {}, ["Daily mean", "RMSE", "bias", "CSI>75", "CSI>150", "n"].map((h) => el("th", {}, h)))),
-      el("tbody", {}, rows),
-    ),
-  );
-}
-
-// ------------------------------------------------------------------ writes
-
-function requireKey() {
-  if (apiKey()) return true;
-  toast("Enter a duty-officer API key first (top right).", "error");
-  $("#api-key").focus();
-  return false;
-}
-
-async function write(path, body, done) {
-  if (!requireKey()) return;
-  state.busy = true;
-  try {
-    await api(path, { method: "POST", body });
-    toast(done);
-  } catch (error) {
-    toast(`${error.title || "Refused"}: ${error.message}`, "error");
-  } finally {
-    state.busy = false;
-    await load();
-  }
-}
-
-function approve(proposal) {
-  return write(`/v1/proposals/${proposal.id}/approve`, {}, `Approved: ${cityLabel(proposal.city_code)} ${proposal.pending_level || proposal.level}`);
-}
-
-/** A small form under an item: a reason (and maybe a level), confirm or cancel. */
-function openForm(item, { label, confirm, danger = false, levels = null, onConfirm }) {
-  if (!requireKey()) return;
-  const existing = item.querySelector(".inline-form");
-  if (existing) existing.remove();
-  state.busy = true;
-  const reason = el("input", { type: "text", placeholder: label, "aria-label": label, "data-testid": "reason" });
-  const select = levels
-    ? el("select", { "aria-label": "level" }, levels.map((l) => el("option", { value: l }, levelInfo(l) ? `${levelInfo(l).name_en} ${levelInfo(l).name_zh}` : l)))
-    : null;
-  const form = el(
-    "form",
-    { class: "inline-form" },
-    select,
-    reason,
-    el("button", { type: "submit", class: `btn ${danger ? "btn-danger" : "btn-primary"}`, "data-action": "confirm" }, confirm),
-    el("button", { type: "button", class: "btn", onclick: () => { form.remove(); state.busy = false; } }, "Cancel"),
-  );
-  form.addEventListener("submit", (event) => {
-    event.preventDefault();
-    if (!reason.value.trim()) {
-      toast("Give a reason: it goes into the audit trail.", "error");
-      reason.focus();
-      return;
-    }
-    form.remove();
-    state.busy = false;
-    onConfirm(reason.value.trim(), select ? select.value : null);
-  });
-  item.append(form);
-  (select || reason).focus();
-}
-
-function openReject(item, proposal) {
-  openForm(item, {
-    label: "Reason for rejecting (required)",
-    confirm: "Reject",
-    danger: true,
-    onConfirm: (reason) => write(`/v1/proposals/${proposal.id}/reject`, { reason }, `Rejected: ${cityLabel(proposal.city_code)}`),
-  });
-}
-
-function openUpgrade(item, warning, higher) {
-  openForm(item, {
-    label: "Reason for the upgrade (required)",
-    confirm: "Upgrade",
-    levels: higher,
-    onConfirm: (reason, level) => write(`/v1/warnings/${warning.id}/upgrade`, { level, reason }, `Upgraded: ${cityLabel(warning.city_code)} to ${level}`),
-  });
-}
-
-function openLift(item, warning) {
-  openForm(item, {
-    label: "Reason for lifting (required)",
-    confirm: "Lift warning",
-    danger: true,
-    onConfirm: (reason) => write(`/v1/warnings/${warning.id}/lift`, { reason }, `Lifted: ${cityLabel(warning.city_code)}`),
-  });
-}
-
 // ------------------------------------------------------------------ start
 
-function setupKeyForm() {
+function setupControls() {
   const input = $("#api-key");
   input.value = apiKey();
   $("#key-form").addEventListener("submit", (event) => {
@@ -830,14 +666,22 @@ function setupKeyForm() {
     input.value = "";
     load();
   });
+  $("#lang-switch").addEventListener("click", () => {
+    setLang(lang() === "zh" ? "en" : "zh");
+    translatePage();
+    renderLegend();
+    load();
+  });
 }
 
 async function start() {
-  setupKeyForm();
+  state.reload = load;
+  translatePage();
+  setupControls();
   try {
     state.meta = await api("/dashboard/meta.json", { auth: false });
   } catch (error) {
-    toast(`could not load display settings: ${error.message}`, "error");
+    toast(t("couldNotLoad", "meta", error.message), "error");
   }
   renderLegend();
   await load();
