@@ -37,6 +37,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `hazewarn serve` binds.")
     port: int = Field(default=8000, description="Port `hazewarn serve` listens on.")
     page_size_max: int = Field(default=5000, description="Largest page a list endpoint returns.")
+    max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="Largest request body the API accepts, in bytes; larger gets a 413 problem.",
+    )
     allow_private_webhooks: bool = Field(
         default=False,
         description="Accept webhook URLs in private, loopback, link-local or reserved ranges "

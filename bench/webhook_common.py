@@ -100,7 +100,12 @@ def enqueue_ping(subscription_id: int) -> str:
 def start_dispatcher(url: str, args: list[str], log: IO[bytes]) -> subprocess.Popen[bytes]:
     """`hazewarn dispatcher ARGS` as its own process (its own group, so kill -9 is clean)."""
     command = [sys.executable, "-c", "from app.cli import main; main()", "dispatcher", *args]
-    env = os.environ | {"HAZEWARN_DATABASE_URL": url, "PYTHONUNBUFFERED": "1"}
+    # The receivers listen on loopback, which production refuses (SSRF rules).
+    env = os.environ | {
+        "HAZEWARN_DATABASE_URL": url,
+        "HAZEWARN_ALLOW_PRIVATE_WEBHOOKS": "true",
+        "PYTHONUNBUFFERED": "1",
+    }
     return subprocess.Popen(
         command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )

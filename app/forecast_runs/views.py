@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query
 from app.cities.models import City
 from app.cities.service import get_city
 from app.deps import DbSession
-from app.errors import ProblemError
+from app.errors import ProblemError, problem_responses
 from app.forecast_runs.models import ForecastDaily, ForecastHourly, ForecastRun
 from app.forecast_runs.schemas import (
     CityDays,
@@ -45,6 +45,7 @@ from app.forecast_runs.service import (
     run_hourly,
     skill_between,
 )
+from app.request_limits import INT32_MAX
 from app.timestamps import utcnow
 
 router = APIRouter(tags=["forecasts"])
@@ -106,7 +107,9 @@ def _no_run_yet() -> ProblemError:
     )
 
 
-@router.get("/v1/forecasts/latest", response_model=LatestForecasts)
+@router.get(
+    "/v1/forecasts/latest", response_model=LatestForecasts, responses=problem_responses(404)
+)
 def latest_forecasts(db: DbSession) -> LatestForecasts:
     """The latest run (latest issue time, drills excluded) and each city's D+1..D+3."""
     run = latest_run(db)
@@ -141,7 +144,7 @@ def forecast_runs(
 
 @router.get("/v1/forecast-runs/{run_id}", response_model=RunDetail)
 def forecast_run(
-    db: DbSession, run_id: Annotated[int, Path(ge=1, description="run id")]
+    db: DbSession, run_id: Annotated[int, Path(ge=1, le=INT32_MAX, description="run id")]
 ) -> RunDetail:
     """One run: model, inputs (grid files with sizes and hashes, observation window) and
     per-city counts."""
@@ -157,7 +160,9 @@ def forecast_run(
 def city_forecast(
     db: DbSession,
     code: CityCode,
-    run: Annotated[int | None, Query(ge=1, description="run id; default the latest run")] = None,
+    run: Annotated[
+        int | None, Query(ge=1, le=INT32_MAX, description="run id; default the latest run")
+    ] = None,
 ) -> CityForecastWithRecord:
     """One city's hourly PM2.5 quantiles and daily probabilities from one run, with its
     track record: the model (version, training window, the skill it shipped with), the

@@ -6,6 +6,8 @@ check that fails. `/health` is an alias of `/health/ready` for older probes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -18,6 +20,10 @@ from app.timestamps import utcnow
 __all__ = ["router"]
 
 router = APIRouter(tags=["health"])
+#: Not ready is an answer of its own (the same document, 503), declared in the schema.
+NOT_READY: dict[int | str, dict[str, Any]] = {
+    503: {"description": "Not ready: `failing` names the checks that fail"}
+}
 
 
 @router.get("/health/live")
@@ -31,7 +37,7 @@ async def _ready() -> JSONResponse:
     return JSONResponse(result.as_dict(), status_code=200 if result.ready else 503)
 
 
-@router.get("/health/ready")
+@router.get("/health/ready", responses=NOT_READY)
 async def ready() -> JSONResponse:
     """Database reachable and migrated, model loaded (and its age), latest forecast run
     fresh, no webhook overdue, scheduler and dispatcher heartbeats recent: 200, or 503 with
@@ -39,7 +45,7 @@ async def ready() -> JSONResponse:
     return await _ready()
 
 
-@router.get("/health")
+@router.get("/health", responses=NOT_READY)
 async def health() -> JSONResponse:
     """Alias of `/health/ready`."""
     return await _ready()

@@ -14,7 +14,9 @@ process never contends with itself for SQLite's write lock.
   rules are ``alerts.delivery_policy``; headers and signatures are ``alerts.signing``.
 - HTTP: httpx slows down as one client's pool grows, so requests are spread over several
   ``AsyncClient`` shards with small pools; an endpoint always uses the same shard, so its
-  connection is kept alive between deliveries. Redirects are never followed.
+  connection is kept alive between deliveries. Redirects are never followed; every new
+  connection goes to an address checked against the SSRF rules at that moment
+  (``app.outbox.transport``), and an answer's body is never read.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import os
 import random
 import secrets
 import socket
+import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +60,8 @@ from app.outbox.service import (
     pending_summary,
     record_results,
 )
+from app.outbox.transport import checked_transport
+from app.subscriptions.destinations import Resolver, resolve_host
 from app.timestamps import utcnow
 
 log = logging.getLogger("hazewarn.dispatcher")
@@ -125,7 +130,7 @@ def dispatcher_name() -> str:
 
 
 def _short_error(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, httpx.TimeoutException | TimeoutError):
         text = f"timeout after {timeout:g} s ({type(exc).__name__})"
     else:
         detail = str(exc)
@@ -148,6 +153,8 @@ class Dispatcher:
         next_attempt: NextAttempt = next_attempt_at,
         transport: httpx.AsyncBaseTransport | None = None,
         name: str | None = None,
+        allow_private: bool | None = None,
+        resolve: Resolver = resolve_host,
     ) -> None:
         self.config = config or DispatcherConfig()
         self._sessions = session_factory or get_sessionmaker()
@@ -158,6 +165,10 @@ class Dispatcher:
         self._rng: UniformSource = rng or random.Random()
         self._next_attempt = next_attempt
         self._transport = transport
+        if allow_private is None:
+            allow_private = get_settings().allow_private_webhooks
+        self._allow_private = allow_private
+        self._resolve = resolve
         self.name = (name or dispatcher_name())[:48]
         self._claim_seq = 0
         self._results: list[AttemptResult] = []
@@ -256,15 +267,20 @@ class Dispatcher:
         return [
             httpx.AsyncClient(
                 timeout=httpx.Timeout(c.request_timeout),
-                limits=limits,
-                verify=tls,
                 follow_redirects=False,
                 trust_env=False,
-                transport=self._transport,
+                transport=self._transport or self._checked_transport(tls, limits),
                 headers={"user-agent": USER_AGENT, "content-type": "application/json"},
             )
             for _ in range(c.client_shards if self._transport is None else 1)
         ]
+
+    def _checked_transport(
+        self, tls: ssl.SSLContext, limits: httpx.Limits
+    ) -> httpx.AsyncHTTPTransport:
+        return checked_transport(
+            allow_private=self._allow_private, verify=tls, limits=limits, resolve=self._resolve
+        )
 
     def _schedule(
         self, attempts_made: int, now: datetime, retry_after: str | None
@@ -333,7 +349,13 @@ class Dispatcher:
             # Signed per attempt: the timestamp is this attempt's, the id the event's.
             headers = sign(item.secrets, item.event_id, self._wall_clock(), item.body)
             client = self._clients[item.subscription_id % len(self._clients)]
-            response = await client.post(item.url, content=item.body, headers=headers)
+            # The whole attempt has one deadline (a receiver trickling bytes cannot hold
+            # it), and the answer's body is never read: only its status and headers count,
+            # so a receiver answering megabytes costs nothing.
+            async with asyncio.timeout(self.config.request_timeout):
+                request = client.build_request("POST", item.url, content=item.body, headers=headers)
+                response = await client.send(request, stream=True)
+                await response.aclose()
             status = response.status_code
             retry_after = response.headers.get("retry-after")
         except Exception as exc:  # any failure to get a response is logged and retried

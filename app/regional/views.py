@@ -21,7 +21,7 @@ from app.auth.deps import CurrentUser, require
 from app.auth.service import Principal, Role
 from app.cities.models import City
 from app.deps import DbSession
-from app.errors import ProblemError
+from app.errors import ProblemError, problem_responses
 from app.regional import evaluation, members, publishing, service
 from app.regional.models import RegionalWarning
 from app.regional.schemas import (
@@ -41,6 +41,7 @@ from app.regional.schemas import (
     RegionList,
     RegionRead,
 )
+from app.request_limits import INT32_MAX
 from app.timestamps import utcnow
 from app.warnings.actors import Actor
 from app.warnings.payloads import utc_text
@@ -48,7 +49,9 @@ from contingency_plans.schema import Region
 
 router = APIRouter(tags=["regional"])
 
-RegionalId = Annotated[int, Path(ge=1, description="regional warning id", examples=[7])]
+RegionalId = Annotated[
+    int, Path(ge=1, le=INT32_MAX, description="regional warning id", examples=[7])
+]
 WRITERS = (Role.COORDINATOR, Role.ADMIN)
 PUBLIC_STATUSES = ("issued", "lifted")
 
@@ -174,7 +177,9 @@ def region_detail(db: DbSession, region_id: str) -> RegionDetail:
 # --- regional warnings: reads ---------------------------------------------------------------
 
 
-@router.get("/v1/regional-warnings", response_model=RegionalWarningList)
+@router.get(
+    "/v1/regional-warnings", response_model=RegionalWarningList, responses=problem_responses(404)
+)
 def regional_warnings(
     db: DbSession,
     user: CurrentUser,
@@ -182,7 +187,8 @@ def regional_warnings(
     status: Annotated[str | None, Query(pattern="^(proposed|issued|lifted|rejected)$")] = None,
     active: Annotated[bool | None, Query(description="true: issued and not ended")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    # Bounded so that limit + offset (one query per visibility) stays a 64-bit integer.
+    offset: Annotated[int, Query(ge=0, le=INT32_MAX)] = 0,
 ) -> RegionalWarningList:
     """Regional warnings, newest first. Proposals and rejections only for staff and the
     region's coordinators."""
@@ -294,7 +300,12 @@ def _move(
     return _detail(db, row)
 
 
-@router.post("/v1/regional-warnings", response_model=RegionalWarningDetail, status_code=201)
+@router.post(
+    "/v1/regional-warnings",
+    response_model=RegionalWarningDetail,
+    status_code=201,
+    responses=problem_responses(404),  # an unknown region
+)
 def declare(db: DbSession, user: CurrentUser, body: DeclareBody) -> RegionalWarningDetail:
     """Declare a regional warning by hand: issued at once, members raised at once."""
     region = _region(body.region_id, "body.region_id")

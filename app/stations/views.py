@@ -8,14 +8,14 @@ from fastapi import APIRouter, Path, Query
 
 from app.cities.service import get_city
 from app.deps import DbSession
-from app.errors import ProblemError
+from app.errors import ProblemError, problem_responses
 from app.stations.schemas import StationPage, StationRead
 from app.stations.service import get_station, list_stations
 
 router = APIRouter(prefix="/v1/stations", tags=["stations"])
 
 
-@router.get("", response_model=StationPage)
+@router.get("", response_model=StationPage, responses=problem_responses(404))
 def stations(
     db: DbSession,
     city: Annotated[

@@ -7,12 +7,9 @@ can never receive another city's events.
 
 from __future__ import annotations
 
-import ipaddress
-import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -23,9 +20,9 @@ from alerts.signing import new_secret
 from app.auth.service import Principal, Role
 from app.cities.registry import load_regions, load_registry
 from app.outbox.models import Delivery, DeliveryAttempt
+from app.subscriptions import destinations
 from app.subscriptions.models import Subscription, SubscriptionSecret
 
-ALLOWED_SCHEMES = ("http", "https")
 LEVELS: tuple[str, ...] = tuple(level.value for level in Level)
 
 
@@ -37,66 +34,13 @@ class SubscriptionInputError(ValueError):
         self.field = field
 
 
-def _blocked(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
-    """Why an address may not receive webhooks (SSRF), or None if it may."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    for label, flag in (
-        ("loopback", address.is_loopback),
-        ("private", address.is_private),
-        ("link-local", address.is_link_local),
-        ("reserved", address.is_reserved),
-        ("multicast", address.is_multicast),
-        ("unspecified", address.is_unspecified),
-    ):
-        if flag:
-            return label
-    return None
-
-
-def resolve_host(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (an IP literal resolves to itself)."""
-    infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    return sorted({str(info[4][0]) for info in infos})
-
-
 def check_webhook_url(url: str, *, allow_private: bool) -> str:
-    """The URL if it may receive webhooks; SubscriptionInputError('body.url', why) if not.
-
-    http(s) only, a host, no credentials. Unless ``allow_private``, the host is resolved and
-    every address must be public: loopback, private, link-local, reserved, multicast and
-    unspecified ranges are refused so a subscription cannot aim our requests at internal
-    services. (A DNS answer can change later; an egress proxy is the complete defence.)
-    """
-    field = "body.url"
-    url = url.strip()
+    """The URL if it may receive webhooks; SubscriptionInputError('body.url', why) if not
+    (the rules are ``app.subscriptions.destinations``)."""
     try:
-        parts = urlsplit(url)
-        port = parts.port
+        return destinations.check_webhook_url(url, allow_private=allow_private)
     except ValueError as exc:
-        raise SubscriptionInputError(field, f"not a valid URL: {exc}") from None
-    if parts.scheme not in ALLOWED_SCHEMES:
-        raise SubscriptionInputError(field, "webhook URL must start with https:// or http://")
-    if not parts.hostname:
-        raise SubscriptionInputError(field, "webhook URL has no host")
-    if parts.username or parts.password:
-        raise SubscriptionInputError(field, "webhook URL must not carry credentials")
-    if allow_private:
-        return url
-    host = parts.hostname
-    try:
-        addresses = resolve_host(host, port or (443 if parts.scheme == "https" else 80))
-    except (OSError, UnicodeError) as exc:
-        raise SubscriptionInputError(field, f"host {host!r} does not resolve: {exc}") from None
-    for text in addresses:
-        why = _blocked(ipaddress.ip_address(text.split("%", 1)[0]))
-        if why:
-            raise SubscriptionInputError(
-                field,
-                f"host {host!r} resolves to {why} address {text}; "
-                "webhooks go to public addresses only",
-            )
-    return url
+        raise SubscriptionInputError("body.url", str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.auth.deps import AuthenticatedUser, require
 from app.auth.service import Principal, Role
 from app.deps import DbSession, SettingsDep
-from app.errors import ProblemError
+from app.errors import ProblemError, problem_responses
 from app.outbox.service import (
     PING_EVENT_TYPE,
     DisableReason,
@@ -26,6 +26,7 @@ from app.outbox.service import (
     enqueue_ping,
     replay,
 )
+from app.request_limits import INT32_MAX
 from app.subscriptions.models import Subscription
 from app.subscriptions.schemas import (
     AttemptRead,
@@ -61,7 +62,7 @@ from app.timestamps import utcnow
 
 router = APIRouter(prefix="/v1/subscriptions", tags=["subscriptions"])
 
-SubscriptionId = Annotated[int, Path(ge=1, description="subscription id")]
+SubscriptionId = Annotated[int, Path(ge=1, le=INT32_MAX, description="subscription id")]
 REPLAY_IDS_SHOWN = 1000
 
 
@@ -109,7 +110,12 @@ def _subscription(db: Session, user: Principal, subscription_id: int) -> Subscri
     return row
 
 
-@router.post("", response_model=SubscriptionCreated, status_code=201)
+@router.post(
+    "",
+    response_model=SubscriptionCreated,
+    status_code=201,
+    responses=problem_responses(403),  # a city filter outside the key's scope
+)
 def create(
     db: DbSession, user: AuthenticatedUser, settings: SettingsDep, body: SubscriptionCreate
 ) -> SubscriptionCreated:

@@ -29,6 +29,7 @@ from app.deps import DbSession
 from app.errors import ProblemError
 from app.plans.schemas import ActionRead
 from app.regional import service as regional_service
+from app.request_limits import INT32_MAX
 from app.timestamps import utcnow
 from app.warnings import (
     actors,
@@ -57,7 +58,7 @@ from app.warnings.schemas import (
 
 router = APIRouter(tags=["warnings"])
 
-WarningId = Annotated[int, Path(ge=1, description="warning id", examples=[42])]
+WarningId = Annotated[int, Path(ge=1, le=INT32_MAX, description="warning id", examples=[42])]
 STAFF = (Role.DUTY_OFFICER, Role.ADMIN)
 JSON_MEDIA_TYPE = "application/json"
 STATES = ("proposed", "issued", "upgraded", "downgraded", "lifted", "rejected", "cancelled")

@@ -45,7 +45,9 @@ def opened(
 ) -> Iterator[Any]:
     """A fresh page on the dashboard (signed in with `key` through the page's own form),
     recording script errors and every request."""
-    context = chromium.new_context(viewport=viewport)
+    # The helpers evaluate strings (wait_for_function) and inject axe-core inline, which the
+    # page's CSP forbids; test_the_page_runs_under_its_csp checks the page with it enforced.
+    context = chromium.new_context(viewport=viewport, bypass_csp=True)
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     page.errors = []
@@ -440,7 +442,7 @@ def test_coordinator_approves_the_regional_warning_and_sees_laggards(
 def test_the_page_asks_no_other_host(seeded_server: Any, chromium: Any) -> None:
     """Every request the page makes, through a full tour, goes to the server itself; any
     other would be blocked and recorded."""
-    context = chromium.new_context(viewport=DESKTOP)
+    context = chromium.new_context(viewport=DESKTOP, bypass_csp=True)
     own = urlsplit(seeded_server.url).netloc
     seen: list[str] = []
     blocked: list[str] = []
@@ -470,6 +472,27 @@ def test_the_page_asks_no_other_host(seeded_server: Any, chromium: Any) -> None:
     assert blocked == []
     assert any(u.endswith("/dashboard/static/dashboard.js") for u in seen)
     assert any("/observed.json" in u for u in seen)
+
+
+def test_the_page_runs_under_its_csp(seeded_server: Any, chromium: Any) -> None:
+    """With the Content-Security-Policy enforced, the page loads, signs in and opens a
+    city without a single violation or script error."""
+    context = chromium.new_context(viewport=DESKTOP)
+    violations: list[str] = []
+    try:
+        page = context.new_page()
+        page.on(
+            "console", lambda m: violations.append(m.text) if "Security Policy" in m.text else None
+        )
+        page.on("pageerror", lambda exc: violations.append(str(exc)))
+        page.goto(seeded_server.url + "/")
+        expect(page.locator("body[data-loaded]")).to_be_attached(timeout=WAIT_MS)
+        page.fill("#api-key", seeded_server.keys["admin"])
+        page.click("#key-save")
+        expect(page.locator("#whoami.signed-in")).to_be_visible(timeout=WAIT_MS)
+    finally:
+        context.close()
+    assert violations == []
 
 
 # --------------------------------------------------------------------------- empty service
