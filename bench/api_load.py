@@ -381,7 +381,7 @@ def probe(folder: Path) -> tuple[dict[str, Probe], dict[str, Path]]:
 def bare_app() -> Any:
     """The yardstick (uvicorn ``--factory``): Starlette, one route per read answering with
     the very bytes our endpoint answered (read once from the files the probe wrote, sent
-    as they are with the same media type), plus ``/health``."""
+    as they are with the same media type), plus ``/health/live``."""
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import JSONResponse, Response
@@ -400,7 +400,7 @@ def bare_app() -> Any:
         return JSONResponse({"status": "ok"})
 
     routes = [Route(BARE_PATHS[path], endpoint(path)) for path in (LIST_PATH, FEED_PATH)]
-    return Starlette(routes=[*routes, Route("/health", health)])
+    return Starlette(routes=[*routes, Route("/health/live", health)])
 
 
 def free_port() -> int:
@@ -467,7 +467,8 @@ def uvicorn_server(
                 start_new_session=True,
             )
         try:
-            if _ready(f"http://{HOST}:{port}/health", process, timeout=60):
+            # Liveness: readiness also wants a scheduler and a dispatcher, which a load test lacks.
+            if _ready(f"http://{HOST}:{port}/health/live", process, timeout=60):
                 yield Server(name, process, port, log)
                 return
         finally:
