@@ -215,7 +215,8 @@ def seed_keys() -> dict[str, str]:
 
 def _seed_scores(run_id: int, city: str, now: datetime) -> None:
     """Verification scores of `city`: the run's own (window ``run:<id>``, RMSE 11.5 at
-    D+1) and an older pooled window (``30d``, RMSE 99.0), as `hazewarn verify` stores them."""
+    D+1) and an older pooled window (``30d``, RMSE 99.0), as `hazewarn verify` stores them
+    (p50 tiers as ``p50_csi_T``)."""
     from app.forecast_runs.models import VerificationScore
 
     with session_scope() as session:
@@ -227,7 +228,7 @@ def _seed_scores(run_id: int, city: str, now: datetime) -> None:
                 for metric, value in (
                     ("rmse", rmse + lead),
                     ("bias", -2.0),
-                    ("csi_150", 0.61),
+                    ("p50_csi_150", 0.61),
                     ("brier_150", 0.082),
                 ):
                     session.add(
