@@ -302,7 +302,7 @@ def seed_endpoints(receiver_port: int) -> dict[str, int]:
     with ThreadPoolExecutor(1) as pool:
         pool.submit(
             asyncio.run,
-            Dispatcher(DispatcherConfig(concurrency=5, request_timeout=5)).run(once=True),
+            Dispatcher(DispatcherConfig(concurrency=5, request_timeout=30)).run(once=True),
         ).result(timeout=120)
     return ids
 

@@ -17,7 +17,7 @@ from app.timestamps import utcnow
 
 # The real retry schedule (first retry after ~5 s): one pass tries each delivery once,
 # unless the machine is so slow that a retry falls due within the pass (counted below).
-ONE_PASS = DispatcherConfig(concurrency=10, request_timeout=5)
+ONE_PASS = DispatcherConfig(concurrency=10, request_timeout=30)
 
 
 def closed_port_url() -> str:

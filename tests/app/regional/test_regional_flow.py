@@ -32,7 +32,7 @@ from .conftest import HEAVY, JJJ, Keys, Receiver, heavy_days, make_run, run_time
 
 EVENTS_SCHEMA = Path(__file__).resolve().parents[3] / "docs" / "events.schema.json"
 FAST = DispatcherConfig(
-    concurrency=20, client_shards=2, request_timeout=5, backoff_scale=0.001, poll_interval=0.02
+    concurrency=20, client_shards=2, request_timeout=30, backoff_scale=0.001, poll_interval=0.02
 )
 BEIJING, TIANJIN, SHIJIAZHUANG = "110000", "120000", "130100"
 ORANGE_DAYS = (HEAVY, HEAVY, HEAVY)  # three heavy days: orange under most plans, never red
