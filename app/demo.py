@@ -9,7 +9,7 @@ demo gives the same result on every machine. On a new SQLite file it:
 
 1. migrates the schema and syncs the city registry (as `hazewarn db upgrade`);
 2. imports the national station list and the Beijing multi-site observations of the
-   extract (the three training stations whole, the other six from November 2016);
+   extract (the three training stations from October 2015, the other six from November 2016);
 3. loads the shipped contingency plans;
 4. trains a small PM2.5 model on Beijing history before the episode (fewer trees and rows
    than `hazewarn model train`, so it takes seconds; the output says so);

@@ -5,14 +5,17 @@
 clone (or an installed wheel) needs nothing beside it. From the public datasets in
 ``HAZEWARN_SHARED_DATA`` (default ``../shared/data``) it writes, gzip-compressed:
 
-- the three stations the demo model learns from (`app.demo_inputs.DEMO_TRAIN_STATIONS`): their
-  whole Beijing multi-site files (2013-03 to 2017-02; training reads them up to
-  2016-11-30, so the demo model is the same as one trained on the full files);
+- the three stations the demo model learns from (`app.demo_inputs.DEMO_TRAIN_STATIONS`):
+  their Beijing multi-site rows from `TRAIN_WINDOW_START` (one winter and a year before the
+  replayed episode; training reads them up to 2016-11-30);
 - the other six Beijing multi-site stations from `WINDOW_START` to the end of the data
   (the replayed runs, their weather grid, the verification and the dashboard need the
   city's stations only around the episode);
-- the national station list of ``knowair_meta/station_info.csv`` (the demo imports all
-  1,498 stations, as from the full data).
+- the Beijing rows of the national station list ``knowair_meta/station_info.csv`` (the
+  demo observes Beijing only).
+
+No file is copied whole: the full datasets stay in ``../shared`` or come from their
+publishers through ``hazewarn data fetch``.
 
 Rows are copied byte for byte (header included): only whole lines are selected, no value is
 changed, every column is kept (the observation reader and the AQI of HJ 633, which uses all
@@ -39,6 +42,8 @@ TRAIN_STATIONS = ("Dongsi", "Guanyuan", "Tiantan")
 #: First month kept for the other stations (year, month): a month and a half before the
 #: first replayed run, to the end of the data (2017-02-28).
 WINDOW_START = (2016, 11)
+#: First month kept for the training stations (year, month).
+TRAIN_WINDOW_START = (2015, 10)
 STATION_LIST = Path("knowair_meta") / "station_info.csv"
 BEIJING_DIR = "beijing_multisite"
 COMMAND = "python scripts/make_demo_extract.py"
@@ -54,15 +59,13 @@ def gzip_bytes(data: bytes) -> bytes:
     return buffer.getvalue()
 
 
-def window_lines(raw: bytes) -> tuple[bytes, int]:
-    """The header and the rows from `WINDOW_START` on (year and month are the 2nd and 3rd
-    fields of the multi-site format); returns the bytes and the number of data rows."""
+def window_lines(raw: bytes, start: tuple[int, int] = WINDOW_START) -> tuple[bytes, int]:
+    """The header and the rows from ``start`` (year, month) on (year and month are the 2nd
+    and 3rd fields of the multi-site format); returns the bytes and the number of data rows."""
     lines = raw.splitlines(keepends=True)
     header, rows = lines[0], lines[1:]
     kept = [
-        line
-        for line in rows
-        if tuple(int(field) for field in line.split(b",", 3)[1:3]) >= WINDOW_START
+        line for line in rows if tuple(int(field) for field in line.split(b",", 3)[1:3]) >= start
     ]
     return header + b"".join(kept), len(kept)
 
@@ -82,19 +85,21 @@ def extract(shared: Path, out: Path) -> list[tuple[str, int, str, str]]:
     for path in beijing:
         station = path.name.split("_")[2]
         raw = path.read_bytes()
-        if station in TRAIN_STATIONS:
-            data, rows, name = raw, raw.count(b"\n") - 1, path.name
-            source = f"{BEIJING_DIR}/{path.name} (whole file)"
-        else:
-            data, rows = window_lines(raw)
-            name = f"PRSA_Data_{station}_{WINDOW_START[0]}{WINDOW_START[1]:02d}01-20170228.csv"
-            source = (
-                f"{BEIJING_DIR}/{path.name} (rows from {WINDOW_START[0]}-{WINDOW_START[1]:02d})"
-            )
+        start = TRAIN_WINDOW_START if station in TRAIN_STATIONS else WINDOW_START
+        data, rows = window_lines(raw, start)
+        name = f"PRSA_Data_{station}_{start[0]}{start[1]:02d}01-20170228.csv"
+        source = f"{BEIJING_DIR}/{path.name} (rows from {start[0]}-{start[1]:02d})"
         written.append(_write(out / f"{name}.gz", data, rows, source))
-    raw = station_list.read_bytes()
+    header, *rows = station_list.read_bytes().splitlines(keepends=True)
+    # The 4th field is the city (area) in Chinese, the 5th in English.
+    beijing_rows = [row for row in rows if row.split(b",")[4].strip() == b"Beijing"]
     written.append(
-        _write(out / "station_info.csv.gz", raw, raw.count(b"\n") - 1, f"{STATION_LIST}")
+        _write(
+            out / "station_info.csv.gz",
+            header + b"".join(beijing_rows),
+            len(beijing_rows),
+            f"{STATION_LIST} (Beijing rows)",
+        )
     )
     (out / "README.md").write_text(readme(written), encoding="utf-8")
     return written
@@ -129,12 +134,12 @@ Municipal Environmental Monitoring Center, weather from the nearest CMA station.
 **CC BY 4.0** (<https://creativecommons.org/licenses/by/4.0/>). Cite Zhang, S. et al.
 (2017), "Cautionary tales on air-quality improvement in Beijing", *Proc. R. Soc. A* 473:
 20170457. Changes: a selection of whole rows (the three training stations
-{", ".join(TRAIN_STATIONS)} whole; the other six from {WINDOW_START[0]}-{WINDOW_START[1]:02d}
-to the end), gzip-compressed.
+{", ".join(TRAIN_STATIONS)} from {TRAIN_WINDOW_START[0]}-{TRAIN_WINDOW_START[1]:02d}, the other six
+from {WINDOW_START[0]}-{WINDOW_START[1]:02d}, to the end), gzip-compressed.
 
 **`station_info.csv.gz`:** the national air-quality station list shipped with PM2.5-GNN
 (Wang, S. et al. 2020, ACM SIGSPATIAL; <https://github.com/shuowang-ai/PM2.5-GNN>,
-`data/station_info.csv`), MIT licence. Changes: gzip-compressed only.
+`data/station_info.csv`), MIT licence. Changes: its Beijing rows only, gzip-compressed.
 """
 
 

@@ -69,8 +69,8 @@ def test_demo_setup_builds_the_episode_from_the_extract_and_reuses_it(
     assert result.database_path == db.resolve()
     assert not result.reused
     assert result.cities == len(load_registry())
-    assert result.stations > 1_498  # the national list plus the built-in extra stations
-    assert result.observations == 3 * 35_064 + 6 * 2_880  # the extract's station-hours
+    assert result.stations > 12  # the extract's Beijing stations plus the built-in extra ones
+    assert result.observations == 3 * 12_408 + 6 * 2_880  # the extract's station-hours
     assert result.plans == len(plan_files(PLANS_DIR))
     assert len(result.run_ids) == 2
     assert result.met_grid_path.is_file() and result.model_path.is_file()
