@@ -83,6 +83,38 @@ def postgres_template() -> str:
     return name
 
 
+@contextmanager
+def _postgres_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the test PostgreSQL server (a copy of ``template`` if given),
+    dropped afterwards; yields its URL."""
+    base = os.environ.get("HAZEWARN_TEST_POSTGRES_URL")
+    if not base:
+        _missing("HAZEWARN_TEST_POSTGRES_URL is not set")
+    assert base is not None
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    copy = f' TEMPLATE "{template}"' if template else ""
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"{copy}'))
+    try:
+        yield make_url(base).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def _current(url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Make ``url`` the app's database (settings and engine) while in the block."""
+    monkeypatch.setenv("HAZEWARN_DATABASE_URL", url)
+    reset_caches()
+    try:
+        yield url
+    finally:
+        reset_caches()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -91,26 +123,25 @@ def database_url(
     if request.param == "sqlite":
         db_file = tmp_path / "test.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), db_file)
-        url = f"sqlite:///{db_file}"
-        drop = None
+        with _current(f"sqlite:///{db_file}", monkeypatch) as url:
+            yield url
     else:
         template = request.getfixturevalue("postgres_template")
-        base = os.environ["HAZEWARN_TEST_POSTGRES_URL"]
-        name = f"hw_{uuid.uuid4().hex[:12]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template}"'))
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
-        drop = (admin, name)
-    monkeypatch.setenv("HAZEWARN_DATABASE_URL", url)
-    reset_caches()
-    yield url
-    reset_caches()
-    if drop is not None:
-        admin, name = drop
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        with _postgres_database("hw_", template) as pg, _current(pg, monkeypatch) as url:
+            yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def unmigrated_database_url(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """An empty database that was never migrated, made current for the app."""
+    if request.param == "sqlite":
+        with _current(f"sqlite:///{tmp_path / 'empty.db'}", monkeypatch) as url:
+            yield url
+    else:
+        with _postgres_database("hw_empty_") as pg, _current(pg, monkeypatch) as url:
+            yield url
 
 
 @pytest.fixture

@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from app import __version__, migrate
@@ -24,36 +17,6 @@ def test_version_prints_the_installed_version() -> None:
     assert __version__ != "0+unknown"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def unmigrated_url(
-    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[str]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'empty.db'}"
-        drop = None
-    else:
-        base = os.environ.get("HAZEWARN_TEST_POSTGRES_URL")
-        if not base:
-            if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-                pytest.fail("HAZEWARN_TEST_POSTGRES_URL is not set (required under CI=true)")
-            pytest.skip("HAZEWARN_TEST_POSTGRES_URL is not set")
-        name = f"hw_empty_{uuid.uuid4().hex[:10]}"
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
-        drop = (admin, name)
-    monkeypatch.setenv("HAZEWARN_DATABASE_URL", url)
-    reset_caches()
-    yield url
-    reset_caches()
-    if drop is not None:
-        admin, name = drop
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 @pytest.mark.parametrize(
     "command",
     [
@@ -63,7 +26,7 @@ def unmigrated_url(
     ],
 )
 def test_a_command_on_an_unmigrated_database_says_to_upgrade(
-    unmigrated_url: str, command: list[str]
+    unmigrated_database_url: str, command: list[str]
 ) -> None:
     result = CliRunner().invoke(cli, command)
     assert result.exit_code == 2, result.output
@@ -73,10 +36,10 @@ def test_a_command_on_an_unmigrated_database_says_to_upgrade(
     assert "has no hazewarn schema yet: run `hazewarn db upgrade`" in lines[0]
 
 
-def test_a_database_behind_the_package_names_both_revisions(unmigrated_url: str) -> None:
+def test_a_database_behind_the_package_names_both_revisions(unmigrated_database_url: str) -> None:
     from app.cli import schema_problem
 
-    migrate.upgrade(unmigrated_url, "e4c58fc96a8e")  # before the heartbeats table
+    migrate.upgrade(unmigrated_database_url, "e4c58fc96a8e")  # before the heartbeats table
     reset_caches()
     problem = schema_problem()
     assert problem is not None
@@ -87,7 +50,7 @@ def test_a_database_behind_the_package_names_both_revisions(unmigrated_url: str)
     ready = CliRunner().invoke(cli, ["health", "check"])
     assert ready.exit_code == 2
     assert "FAIL database    schema at e4c58fc96a8e" in ready.output
-    migrate.upgrade(unmigrated_url)
+    migrate.upgrade(unmigrated_database_url)
     reset_caches()
     assert schema_problem() is None
 
